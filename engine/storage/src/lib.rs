@@ -1,0 +1,5 @@
+//! Floe's storage engine, InnoDB-style: 16 KiB pages in a buffer pool of our
+//! own, clustered and secondary B+trees, mini-transactions that emit
+//! physiological redo, and crash recovery. Reaches the device only through
+//! `floe_blk::BlockDevice`.
+#![forbid(unsafe_code)]

@@ -1,0 +1,67 @@
+//! `cargo xtask`: the one entry point for building, testing and benchmarking
+//! Floe. Every step a developer or CI needs is a subcommand here, so that a
+//! fresh Debian machine needs nothing but `cargo xtask run` / `cargo xtask test`.
+//! `println!` is allowed here and nowhere in the server (STYLE 3.8).
+
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test      everything CI checks: fmt, clippy, the workspace's tests
+  help      this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match command.as_str() {
+        "test" => test(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command '{other}'\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything CI checks, in order of cost: formatting, lints, then tests.
+fn test(args: &[String]) -> Result<(), String> {
+    if !args.is_empty() {
+        return Err(format!("test takes no arguments, got {args:?}"));
+    }
+    util::step(
+        "cargo fmt --check",
+        util::cargo(&["fmt", "--all", "--check"]),
+    )?;
+    util::step(
+        "cargo clippy",
+        util::cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    util::step(
+        "cargo test",
+        util::cargo(&["test", "--workspace", "--release"]),
+    )?;
+    Ok(())
+}
