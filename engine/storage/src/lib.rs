@@ -3,3 +3,6 @@
 //! physiological redo, and crash recovery. Reaches the device only through
 //! `floe_blk::BlockDevice`.
 #![forbid(unsafe_code)]
+
+pub mod btr;
+pub mod fil;

@@ -1,0 +1,4 @@
+//! B+trees: the node layout in a page (`node`) and the tree over the buffer
+//! pool (`tree`, `cursor`).
+
+pub mod node;
