@@ -6,3 +6,4 @@
 
 pub mod btr;
 pub mod fil;
+pub mod log;
