@@ -1,8 +1,10 @@
 //! Pages as they sit on the device: the 16 KiB page, its header and
 //! trailer, the CRC32C that covers it, and the identifiers (`SpaceId`,
-//! `PageNo`, `Lsn`) that name pages and log positions. InnoDB calls this
-//! layer `fil`; every other subsystem reads and writes page bytes through it.
+//! `PageNo`, `Lsn`) that name pages and log positions; and the `FileStore`
+//! the engine's files live in. InnoDB calls this layer `fil`.
 
 mod page;
+mod store;
 
 pub use page::*;
+pub use store::{FileStore, StoreError};

@@ -1,4 +1,7 @@
-//! The redo log: record codec (`record`), log blocks and files, the writer
-//! with group commit, and the reader recovery uses.
+//! The redo log: record codec (`record`), blocks and redo files (`block`),
+//! the control file where recovery starts (`control`), the writer with
+//! group commit (`writer`) and the reader recovery uses (`reader`).
 
+pub mod block;
+pub mod control;
 pub mod record;

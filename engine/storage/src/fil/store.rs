@@ -1,0 +1,48 @@
+//! Where the engine's files live. Hosted mode keeps them in a directory
+//! (`FileDevice` per file); later libpfs keeps them on a shared volume;
+//! tests keep them in memory (`MemDevice` per file, crashed together).
+//! Creating and removing a file is durable when the call returns.
+
+use std::sync::Arc;
+
+use floe_blk::BlockDevice;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("file store: creating {name} ({capacity_bytes} bytes)")]
+    Create {
+        name: String,
+        capacity_bytes: u64,
+        #[source]
+        source: floe_blk::Error,
+    },
+    #[error("file store: opening {name}")]
+    Open {
+        name: String,
+        #[source]
+        source: floe_blk::Error,
+    },
+    #[error("file store: {what} {name}")]
+    Io {
+        what: &'static str,
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("file store: {name} already exists")]
+    Exists { name: String },
+    #[error("file store: the store has crashed (simulated power loss)")]
+    Crashed,
+}
+
+/// A flat namespace of fixed-capacity files, each a block device.
+pub trait FileStore: Send + Sync {
+    /// Creates `name` with room for `capacity_bytes`, zero-filled.
+    fn create(&self, name: &str, capacity_bytes: u64) -> Result<Arc<dyn BlockDevice>, StoreError>;
+    /// Opens an existing file; `None` when it does not exist.
+    fn open(&self, name: &str) -> Result<Option<Arc<dyn BlockDevice>>, StoreError>;
+    fn remove(&self, name: &str) -> Result<(), StoreError>;
+    /// Every file name, sorted.
+    fn list(&self) -> Result<Vec<String>, StoreError>;
+    fn describe(&self) -> String;
+}
