@@ -4,6 +4,13 @@
 //! Knows nothing of NVMe, pages or redo: those sit beside or above it.
 #![forbid(unsafe_code)]
 
+pub mod contract;
+mod mem;
+mod queue;
+mod rng;
+
+pub use mem::{CrashMode, FaultOps, MemCounters, MemDevice};
+
 use floe_rt::DmaBuffer;
 
 /// What a device promises about its shape.
@@ -86,6 +93,8 @@ pub enum Error {
     },
     #[error("{op}: needs a buffer and got none (or got one it does not use)")]
     BadBuffer { op: &'static str },
+    #[error("{op} of zero blocks at lba {lba}")]
+    EmptyRange { op: &'static str, lba: u64 },
     #[error("{op} at lba {lba} on {device}")]
     Io {
         op: &'static str,
@@ -106,6 +115,58 @@ pub enum Error {
     },
     #[error("{device}: {reason}")]
     Unusable { device: String, reason: String },
+}
+
+impl Geometry {
+    /// Checks a request against this geometry before any I/O ("parse fully,
+    /// then act"): a buffer exactly where the op moves data, a length that
+    /// is a non-zero multiple of the block, and a range inside the device
+    /// (with `checked_add`, so no LBA can overflow). Every implementation
+    /// calls this at submit and refuses a bad request as
+    /// [`SubmitError::Invalid`].
+    pub fn check_request(&self, op: BlockOp, buffer: Option<&DmaBuffer>) -> Result<(), Error> {
+        self.check_request_bytes(op, buffer.map(DmaBuffer::len_bytes))
+    }
+
+    fn check_request_bytes(&self, op: BlockOp, buffer_bytes: Option<usize>) -> Result<(), Error> {
+        let name = op.name();
+        let (lba, block_count) = match (op, buffer_bytes) {
+            (BlockOp::Read { lba } | BlockOp::Write { lba }, Some(len_bytes)) => {
+                let block_bytes = usize::try_from(self.block_bytes).unwrap_or(usize::MAX);
+                if len_bytes == 0 || block_bytes == 0 || !len_bytes.is_multiple_of(block_bytes) {
+                    return Err(Error::BadLength {
+                        op: name,
+                        len_bytes,
+                        block_bytes: self.block_bytes,
+                    });
+                }
+                let block_count = u64::try_from(len_bytes / block_bytes).unwrap_or(u64::MAX);
+                (lba, block_count)
+            }
+            (BlockOp::Flush, None) => return Ok(()),
+            (BlockOp::Deallocate { lba, block_count }, None) => {
+                if block_count == 0 {
+                    return Err(Error::EmptyRange { op: name, lba });
+                }
+                (lba, block_count)
+            }
+            _ => return Err(Error::BadBuffer { op: name }),
+        };
+        match lba.checked_add(block_count) {
+            Some(end_lba) if end_lba <= self.capacity_blocks => Ok(()),
+            _ => Err(Error::OutOfRange {
+                op: name,
+                lba,
+                block_count,
+                capacity_blocks: self.capacity_blocks,
+            }),
+        }
+    }
+
+    /// Bytes from the start of the device to `lba` (for a checked request).
+    pub fn offset_bytes(&self, lba: u64) -> u64 {
+        lba * u64::from(self.block_bytes)
+    }
 }
 
 /// Why a request was not taken. `Busy` hands everything back: poll, retry.
@@ -193,5 +254,76 @@ impl dyn BlockQueue + '_ {
             }
             std::hint::spin_loop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GEOMETRY: Geometry = Geometry {
+        block_bytes: 512,
+        atomic_write_bytes: 4096,
+        capacity_blocks: 100,
+    };
+
+    /// Lengths that DmaBuffer cannot even produce (not a block multiple,
+    /// zero) are still refused by the shared check, with the typed error.
+    #[test]
+    fn check_refuses_bad_lengths() {
+        for len_bytes in [0, 100, 513] {
+            let outcome = GEOMETRY.check_request_bytes(BlockOp::Write { lba: 0 }, Some(len_bytes));
+            assert!(
+                matches!(outcome, Err(Error::BadLength { op: "write", len_bytes: l, .. }) if l == len_bytes),
+                "{len_bytes}: {outcome:?}"
+            );
+        }
+    }
+
+    /// Ranges are checked end-inclusive of the last block and without
+    /// overflow; buffers must be present exactly where data moves.
+    #[test]
+    fn check_ranges_and_buffers() {
+        let read = |lba, len_bytes| GEOMETRY.check_request_bytes(BlockOp::Read { lba }, len_bytes);
+        assert!(read(99, Some(512)).is_ok());
+        assert!(read(0, Some(100 * 512)).is_ok());
+        assert!(matches!(
+            read(100, Some(512)),
+            Err(Error::OutOfRange {
+                lba: 100,
+                block_count: 1,
+                ..
+            })
+        ));
+        assert!(matches!(
+            read(99, Some(1024)),
+            Err(Error::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            read(u64::MAX, Some(512)),
+            Err(Error::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            read(0, None),
+            Err(Error::BadBuffer { op: "read" })
+        ));
+        assert!(matches!(
+            GEOMETRY.check_request_bytes(BlockOp::Flush, Some(4096)),
+            Err(Error::BadBuffer { op: "flush" })
+        ));
+        assert!(GEOMETRY.check_request_bytes(BlockOp::Flush, None).is_ok());
+        let deallocate = |lba, block_count| {
+            GEOMETRY.check_request_bytes(BlockOp::Deallocate { lba, block_count }, None)
+        };
+        assert!(deallocate(0, 100).is_ok());
+        assert!(matches!(
+            deallocate(5, 0),
+            Err(Error::EmptyRange { lba: 5, .. })
+        ));
+        assert!(matches!(deallocate(1, 100), Err(Error::OutOfRange { .. })));
+        assert!(matches!(
+            deallocate(2, u64::MAX),
+            Err(Error::OutOfRange { .. })
+        ));
     }
 }

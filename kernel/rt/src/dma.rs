@@ -2,28 +2,55 @@
 //! write directly. Each buffer knows its IOVA (the address a device uses);
 //! with identity mapping (VFIO with IOVA = VA, or no IOMMU use at all in
 //! hosted mode) the IOVA equals the virtual address.
+//!
+//! Buffers come from the heap ([`DmaBuffer::new`], for tests and cold paths)
+//! or are carved from a [`DmaArena`]: one mapping made at start-up, on 2 MiB
+//! huge pages when the host has them reserved, so the data path neither
+//! allocates nor takes TLB misses across a buffer pool.
 
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::error::RtError;
 
 /// Alignment of every DMA buffer: a memory frame, which also satisfies
 /// O_DIRECT (logical block size) and NVMe PRP entries (dword, frame offsets).
 pub const DMA_ALIGN_BYTES: usize = 4096;
 
+/// Size of a huge frame (x86-64 and aarch64 with 4 KiB base frames).
+pub const HUGE_FRAME_BYTES: usize = 2 * 1024 * 1024;
+
+const _: () = assert!(HUGE_FRAME_BYTES.is_multiple_of(DMA_ALIGN_BYTES));
+
 /// An owned, aligned, zero-initialised byte buffer for device I/O.
 pub struct DmaBuffer {
     base: NonNull<u8>,
     len_bytes: usize,
+    backing: Backing,
 }
 
-// SAFETY: a DmaBuffer owns its allocation exclusively (like Vec<u8>); moving
-// it to another thread moves that ownership.
+/// Where a buffer's bytes live, and so what its drop must do.
+enum Backing {
+    /// `alloc_zeroed` with `DmaBuffer::layout(len_bytes)`; freed on drop.
+    Heap,
+    /// A disjoint range of an arena's mapping; the Arc, held only for its
+    /// Drop, keeps the range mapped while the buffer lives.
+    Arena { _mapping: Arc<Mapping> },
+}
+
+// SAFETY: a DmaBuffer owns its bytes exclusively (like Vec<u8>): heap
+// buffers own their allocation, arena buffers a range no other buffer was
+// given. Moving it to another thread moves that ownership; `Mapping` is
+// itself Send + Sync.
 unsafe impl Send for DmaBuffer {}
 // SAFETY: shared references only allow reads through `as_slice`.
 unsafe impl Sync for DmaBuffer {}
 
 impl DmaBuffer {
-    /// Allocates `len_bytes` (a non-zero multiple of [`DMA_ALIGN_BYTES`]).
+    /// Allocates `len_bytes` (a non-zero multiple of [`DMA_ALIGN_BYTES`])
+    /// from the heap.
     pub fn new(len_bytes: usize) -> Self {
         assert!(len_bytes > 0, "DMA buffer of zero bytes");
         assert!(
@@ -37,7 +64,11 @@ impl DmaBuffer {
         let Some(base) = NonNull::new(raw) else {
             alloc::handle_alloc_error(layout)
         };
-        Self { base, len_bytes }
+        Self {
+            base,
+            len_bytes,
+            backing: Backing::Heap,
+        }
     }
 
     fn layout(len_bytes: usize) -> Layout {
@@ -56,25 +87,37 @@ impl DmaBuffer {
         self.base.as_ptr() as usize as u64
     }
 
+    /// True if the buffer was carved from a [`DmaArena`].
+    pub fn is_from_arena(&self) -> bool {
+        matches!(self.backing, Backing::Arena { .. })
+    }
+
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `base` points to `len_bytes` initialised (zeroed at
-        // allocation) bytes that live as long as `self`; no `&mut` exists
-        // while `&self` is borrowed.
+        // SAFETY: `base` points to `len_bytes` initialised bytes (zeroed at
+        // allocation or by the anonymous mapping) that live as long as
+        // `self` (heap: freed only in our Drop; arena: the Arc keeps the
+        // mapping); no `&mut` exists while `&self` is borrowed.
         unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.len_bytes) }
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as in `as_slice`, and `&mut self` makes this the only
-        // reference to the bytes.
+        // reference to the bytes (arena ranges are never handed out twice).
         unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.len_bytes) }
     }
 }
 
 impl Drop for DmaBuffer {
     fn drop(&mut self) {
-        // SAFETY: `base` came from `alloc_zeroed` with exactly this layout
-        // and is freed once, here.
-        unsafe { alloc::dealloc(self.base.as_ptr(), Self::layout(self.len_bytes)) }
+        match self.backing {
+            Backing::Heap => {
+                // SAFETY: `base` came from `alloc_zeroed` with exactly this
+                // layout and is freed once, here.
+                unsafe { alloc::dealloc(self.base.as_ptr(), Self::layout(self.len_bytes)) }
+            }
+            // Dropping the Arc (after this body) unmaps with the last owner.
+            Backing::Arena { .. } => {}
+        }
     }
 }
 
@@ -83,8 +126,261 @@ impl std::fmt::Debug for DmaBuffer {
         f.debug_struct("DmaBuffer")
             .field("iova", &format_args!("{:#x}", self.iova()))
             .field("len_bytes", &self.len_bytes)
+            .field("from_arena", &self.is_from_arena())
             .finish()
     }
+}
+
+/// Which frames a [`DmaArena`] may be mapped on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HugePages {
+    /// Huge frames if the host has enough reserved, else ordinary frames
+    /// with one warning per process saying how to reserve them.
+    Prefer,
+    /// Huge frames or an error (the appliance when floe.hugepages is set).
+    Require,
+    /// Ordinary frames only (tests; hosts where huge pages are pointless).
+    Never,
+}
+
+/// One anonymous private mapping; unmapped when the last owner drops it.
+struct Mapping {
+    base: NonNull<u8>,
+    len_bytes: usize,
+    is_huge: bool,
+}
+
+// SAFETY: the mapping is plain memory owned by this process; the struct
+// only hands out its base address, and disjoint ranges of it are owned by
+// DmaBuffers, which enforce exclusive access themselves.
+unsafe impl Send for Mapping {}
+// SAFETY: as above: `Mapping` has no interior state to race on.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len_bytes` of zeroed, pre-faulted memory. `len_bytes` must be
+    /// a non-zero multiple of the frame used (checked by the caller).
+    fn map(len_bytes: usize, huge: bool) -> Result<Mapping, std::io::Error> {
+        assert!(len_bytes > 0);
+        let frame_bytes = if huge {
+            HUGE_FRAME_BYTES
+        } else {
+            DMA_ALIGN_BYTES
+        };
+        assert!(len_bytes.is_multiple_of(frame_bytes));
+        // MAP_POPULATE faults every frame in now, at start-up, not on the
+        // first I/O; for hugetlb the mapping fails at once if too few huge
+        // frames are reserved, instead of SIGBUS on first touch.
+        let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
+        if huge {
+            flags |= libc::MAP_HUGETLB;
+        }
+        // SAFETY: a fresh anonymous mapping (no MAP_FIXED, so it cannot
+        // replace an existing one) of a non-zero length; the kernel picks
+        // the address. The result is checked against MAP_FAILED below.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len_bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let Some(base) = NonNull::new(raw.cast::<u8>()) else {
+            // mmap never returns null without MAP_FIXED; treat it as failure.
+            return Err(std::io::Error::other("mmap returned a null address"));
+        };
+        Ok(Mapping {
+            base,
+            len_bytes,
+            is_huge: huge,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base` and `len_bytes` are exactly what mmap returned and
+        // was given; this is the last owner (Arc), so no DmaBuffer still
+        // points into the range, and it is unmapped once, here.
+        let result = unsafe { libc::munmap(self.base.as_ptr().cast(), self.len_bytes) };
+        if result != 0 {
+            // Leaking the range is all that can happen; say so.
+            log::error!(
+                "munmap of a DMA arena of {} bytes at {:#x}: {}",
+                self.len_bytes,
+                self.base.as_ptr() as usize,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// Set once the process has warned that huge pages are missing.
+static HUGE_PAGES_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// A region mapped once at start-up from which DMA buffers are carved by a
+/// bump pointer. Ranges are never reused: the caller keeps carved buffers
+/// in its own pool. The mapping is unmapped when the arena and every buffer
+/// carved from it have been dropped.
+pub struct DmaArena {
+    mapping: Arc<Mapping>,
+    next_offset_bytes: usize,
+}
+
+impl DmaArena {
+    /// Maps at least `len_bytes` (rounded up to a whole frame: 2 MiB on huge
+    /// pages, 4 KiB otherwise) with the given page policy.
+    pub fn new(len_bytes: usize, pages: HugePages) -> Result<DmaArena, RtError> {
+        if len_bytes == 0 {
+            return Err(RtError::BadLength {
+                len_bytes,
+                align_bytes: DMA_ALIGN_BYTES,
+            });
+        }
+        let mapping = match pages {
+            HugePages::Never => Self::map_ordinary(len_bytes)?,
+            HugePages::Require => Self::map_huge(len_bytes)
+                .map_err(|source| RtError::HugePagesUnavailable { len_bytes, source })?,
+            HugePages::Prefer => match Self::map_huge(len_bytes) {
+                Ok(mapping) => mapping,
+                Err(source) => {
+                    if !HUGE_PAGES_WARNED.swap(true, Ordering::Relaxed) {
+                        let error = RtError::HugePagesUnavailable { len_bytes, source };
+                        log::warn!("{error}; using ordinary 4 KiB frames");
+                    }
+                    Self::map_ordinary(len_bytes)?
+                }
+            },
+        };
+        log::debug!(
+            "DMA arena of {} bytes at {:#x} on {} frames",
+            mapping.len_bytes,
+            mapping.base.as_ptr() as usize,
+            if mapping.is_huge { "2 MiB" } else { "4 KiB" }
+        );
+        Ok(DmaArena {
+            mapping: Arc::new(mapping),
+            next_offset_bytes: 0,
+        })
+    }
+
+    fn map_huge(len_bytes: usize) -> Result<Mapping, std::io::Error> {
+        let rounded_bytes = round_up(len_bytes, HUGE_FRAME_BYTES)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+        Mapping::map(rounded_bytes, true)
+    }
+
+    fn map_ordinary(len_bytes: usize) -> Result<Mapping, RtError> {
+        let rounded_bytes = round_up(len_bytes, DMA_ALIGN_BYTES).ok_or(RtError::BadLength {
+            len_bytes,
+            align_bytes: DMA_ALIGN_BYTES,
+        })?;
+        Mapping::map(rounded_bytes, false).map_err(|source| RtError::Map {
+            len_bytes: rounded_bytes,
+            pages: "4 KiB frames",
+            source,
+        })
+    }
+
+    /// True if the arena sits on 2 MiB huge frames (for the stats).
+    pub fn is_huge(&self) -> bool {
+        self.mapping.is_huge
+    }
+
+    /// Bytes mapped, after rounding up to whole frames.
+    pub fn capacity_bytes(&self) -> usize {
+        self.mapping.len_bytes
+    }
+
+    /// Bytes not yet carved.
+    pub fn remaining_bytes(&self) -> usize {
+        self.mapping.len_bytes - self.next_offset_bytes
+    }
+
+    /// The IOVA of the first byte of the mapping (identity-mapped), for a
+    /// driver that registers the whole arena with an IOMMU or an RDMA NIC.
+    pub fn iova(&self) -> u64 {
+        self.mapping.base.as_ptr() as usize as u64
+    }
+
+    /// Carves one zeroed buffer of `len_bytes`, a non-zero multiple of
+    /// [`DMA_ALIGN_BYTES`].
+    pub fn alloc(&mut self, len_bytes: usize) -> Result<DmaBuffer, RtError> {
+        if len_bytes == 0 || !len_bytes.is_multiple_of(DMA_ALIGN_BYTES) {
+            return Err(RtError::BadLength {
+                len_bytes,
+                align_bytes: DMA_ALIGN_BYTES,
+            });
+        }
+        let remaining_bytes = self.remaining_bytes();
+        if len_bytes > remaining_bytes {
+            return Err(RtError::ArenaExhausted {
+                arena_bytes: self.mapping.len_bytes,
+                requested_bytes: len_bytes,
+                remaining_bytes,
+            });
+        }
+        let offset_bytes = self.next_offset_bytes;
+        // Invariant: ranges handed out are [0, next_offset_bytes), disjoint.
+        self.next_offset_bytes += len_bytes;
+        assert!(self.next_offset_bytes <= self.mapping.len_bytes);
+        assert!(offset_bytes.is_multiple_of(DMA_ALIGN_BYTES));
+        // SAFETY: offset_bytes + len_bytes <= the mapping's length (checked
+        // above), so the pointer stays inside the one mapping.
+        let raw = unsafe { self.mapping.base.as_ptr().add(offset_bytes) };
+        let Some(base) = NonNull::new(raw) else {
+            unreachable!("an offset inside a non-null mapping is non-null")
+        };
+        Ok(DmaBuffer {
+            base,
+            len_bytes,
+            backing: Backing::Arena {
+                _mapping: Arc::clone(&self.mapping),
+            },
+        })
+    }
+
+    /// Carves `count` buffers of `buffer_bytes` each, or none if they do not
+    /// all fit.
+    pub fn carve(&mut self, buffer_bytes: usize, count: usize) -> Result<Vec<DmaBuffer>, RtError> {
+        if buffer_bytes == 0 || !buffer_bytes.is_multiple_of(DMA_ALIGN_BYTES) {
+            return Err(RtError::BadLength {
+                len_bytes: buffer_bytes,
+                align_bytes: DMA_ALIGN_BYTES,
+            });
+        }
+        let remaining_bytes = self.remaining_bytes();
+        let requested_bytes = buffer_bytes.saturating_mul(count);
+        if requested_bytes > remaining_bytes {
+            return Err(RtError::ArenaExhausted {
+                arena_bytes: self.mapping.len_bytes,
+                requested_bytes,
+                remaining_bytes,
+            });
+        }
+        (0..count).map(|_| self.alloc(buffer_bytes)).collect()
+    }
+}
+
+impl std::fmt::Debug for DmaArena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DmaArena")
+            .field("iova", &format_args!("{:#x}", self.iova()))
+            .field("capacity_bytes", &self.capacity_bytes())
+            .field("remaining_bytes", &self.remaining_bytes())
+            .field("is_huge", &self.is_huge())
+            .finish()
+    }
+}
+
+fn round_up(value: usize, multiple: usize) -> Option<usize> {
+    value.checked_next_multiple_of(multiple)
 }
 
 #[cfg(test)]
@@ -100,6 +396,7 @@ mod tests {
         buffer.as_mut_slice()[5] = 7;
         assert_eq!(buffer.as_slice()[5], 7);
         assert_eq!(buffer.len_bytes(), 3 * DMA_ALIGN_BYTES);
+        assert!(!buffer.is_from_arena());
     }
 
     /// Lengths that are not whole frames are refused loudly.
@@ -107,5 +404,118 @@ mod tests {
     #[should_panic(expected = "not a multiple")]
     fn unaligned_length_is_refused() {
         let _ = DmaBuffer::new(100);
+    }
+
+    /// Carved buffers are disjoint, frame-aligned, zeroed, inside the arena
+    /// (IOVA = arena IOVA + offset), and independently writable.
+    #[test]
+    fn carve_gives_disjoint_aligned_buffers() {
+        let mut arena = DmaArena::new(64 * 1024, HugePages::Never).expect("map arena");
+        assert!(!arena.is_huge());
+        assert_eq!(arena.capacity_bytes(), 64 * 1024);
+        let mut buffers = arena.carve(2 * DMA_ALIGN_BYTES, 8).expect("carve");
+        assert_eq!(arena.remaining_bytes(), 0);
+        for (i, buffer) in buffers.iter_mut().enumerate() {
+            assert!(buffer.is_from_arena());
+            assert_eq!(buffer.len_bytes(), 2 * DMA_ALIGN_BYTES);
+            assert_eq!(buffer.iova() % DMA_ALIGN_BYTES as u64, 0);
+            let offset_bytes = (i * 2 * DMA_ALIGN_BYTES) as u64;
+            assert_eq!(buffer.iova(), arena.iova() + offset_bytes);
+            assert!(buffer.as_slice().iter().all(|&b| b == 0));
+            buffer.as_mut_slice().fill(i as u8 + 1);
+        }
+        for (i, buffer) in buffers.iter().enumerate() {
+            assert!(
+                buffer.as_slice().iter().all(|&b| b == i as u8 + 1),
+                "buffer {i} overwritten"
+            );
+        }
+    }
+
+    /// Bad lengths and exhaustion are typed errors, and a failed carve
+    /// takes nothing from the arena.
+    #[test]
+    fn carve_refuses_bad_length_and_exhaustion() {
+        let mut arena = DmaArena::new(5 * DMA_ALIGN_BYTES, HugePages::Never).expect("map arena");
+        assert!(matches!(
+            arena.alloc(100),
+            Err(RtError::BadLength { len_bytes: 100, .. })
+        ));
+        assert!(matches!(arena.alloc(0), Err(RtError::BadLength { .. })));
+        let too_many = arena.carve(DMA_ALIGN_BYTES, 6);
+        assert!(
+            matches!(
+                too_many,
+                Err(RtError::ArenaExhausted { requested_bytes, remaining_bytes, .. })
+                    if requested_bytes == 6 * DMA_ALIGN_BYTES
+                        && remaining_bytes == 5 * DMA_ALIGN_BYTES
+            ),
+            "{too_many:?}"
+        );
+        assert_eq!(arena.remaining_bytes(), 5 * DMA_ALIGN_BYTES);
+        assert!(matches!(
+            arena.carve(DMA_ALIGN_BYTES, usize::MAX),
+            Err(RtError::ArenaExhausted { .. })
+        ));
+        assert_eq!(arena.carve(DMA_ALIGN_BYTES, 5).expect("exact fit").len(), 5);
+        assert!(matches!(
+            arena.alloc(DMA_ALIGN_BYTES),
+            Err(RtError::ArenaExhausted { .. })
+        ));
+        assert!(matches!(
+            DmaArena::new(0, HugePages::Never),
+            Err(RtError::BadLength { .. })
+        ));
+    }
+
+    /// Carved buffers keep the mapping alive after the arena is dropped:
+    /// their bytes stay readable and writable.
+    #[test]
+    fn buffers_outlive_their_arena() {
+        let mut arena = DmaArena::new(DMA_ALIGN_BYTES * 2, HugePages::Never).expect("map arena");
+        let mut first = arena.alloc(DMA_ALIGN_BYTES).expect("alloc");
+        let second = arena.alloc(DMA_ALIGN_BYTES).expect("alloc");
+        drop(arena);
+        drop(second);
+        first.as_mut_slice().fill(0xa5);
+        assert!(first.as_slice().iter().all(|&b| b == 0xa5));
+    }
+
+    /// `Prefer` always yields an arena: huge if the host has huge frames
+    /// reserved (then 2 MiB aligned and rounded), ordinary otherwise (the
+    /// fallback path, taken on a host with nr_hugepages=0). `Require`
+    /// agrees with what `Prefer` got.
+    #[test]
+    fn prefer_falls_back_and_require_agrees() {
+        let mut arena = DmaArena::new(3 * DMA_ALIGN_BYTES, HugePages::Prefer).expect("map arena");
+        if arena.is_huge() {
+            assert_eq!(arena.iova() % HUGE_FRAME_BYTES as u64, 0);
+            assert_eq!(arena.capacity_bytes(), HUGE_FRAME_BYTES);
+        } else {
+            assert_eq!(arena.capacity_bytes(), 3 * DMA_ALIGN_BYTES);
+            assert!(
+                HUGE_PAGES_WARNED.load(Ordering::Relaxed),
+                "fallback without a warning"
+            );
+        }
+        let mut buffer = arena.alloc(DMA_ALIGN_BYTES).expect("alloc");
+        buffer.as_mut_slice().fill(1);
+        assert_eq!(buffer.iova(), arena.iova());
+        match DmaArena::new(DMA_ALIGN_BYTES, HugePages::Require) {
+            Ok(required) => {
+                assert!(required.is_huge());
+                assert!(
+                    arena.is_huge(),
+                    "Require got huge frames where Prefer fell back"
+                );
+            }
+            Err(RtError::HugePagesUnavailable { .. }) => {
+                assert!(
+                    !arena.is_huge(),
+                    "Prefer got huge frames where Require failed"
+                );
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
     }
 }

@@ -1,8 +1,12 @@
 //! Floe's runtime: memory the devices can DMA into (huge pages when the host
-//! has them), and later cores, pollers and the per-core scheduler.
-//! The one layer below the drivers; `unsafe` is allowed here and is confined
-//! to small wrappers whose safe methods keep the invariants.
+//! has them), cores and thread pinning, and later pollers and the per-core
+//! scheduler. The one layer below the drivers; `unsafe` is allowed here and
+//! is confined to small wrappers whose safe methods keep the invariants.
 
+pub mod cores;
 pub mod dma;
+mod error;
 
-pub use dma::{DmaBuffer, DMA_ALIGN_BYTES};
+pub use cores::{available_cores, current_core, pin_current_thread, CoreId};
+pub use dma::{DmaArena, DmaBuffer, HugePages, DMA_ALIGN_BYTES, HUGE_FRAME_BYTES};
+pub use error::RtError;
