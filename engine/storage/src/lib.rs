@@ -5,5 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod btr;
+
 pub mod fil;
 pub mod log;

@@ -3,8 +3,10 @@
 //! `PageNo`, `Lsn`) that name pages and log positions; and the `FileStore`
 //! the engine's files live in. InnoDB calls this layer `fil`.
 
+mod mem_store;
 mod page;
 mod store;
 
+pub use mem_store::MemStore;
 pub use page::*;
 pub use store::{FileStore, StoreError};

@@ -4,4 +4,45 @@
 
 pub mod block;
 pub mod control;
+pub mod reader;
 pub mod record;
+pub mod writer;
+
+use crate::fil::{Lsn, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedoError {
+    #[error("redo file {file}")]
+    Device {
+        file: String,
+        #[source]
+        source: floe_blk::Error,
+    },
+    #[error("redo file {file}")]
+    Store {
+        file: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("redo file {file}")]
+    Block {
+        file: String,
+        #[source]
+        source: block::BlockError,
+    },
+    #[error("redo file {file} holds file number {found} in its header")]
+    Misnamed { file: String, found: u64 },
+    #[error("redo at {lsn}: corrupt record in a block whose checksum is valid")]
+    Corrupt {
+        lsn: Lsn,
+        #[source]
+        source: record::RecordError,
+    },
+    #[error("redo writer failed earlier ({reason}); no commit can be made durable")]
+    WriterFailed { reason: String },
+    #[error("applying redo")]
+    Apply(#[source] record::RecordError),
+}
+
+#[cfg(test)]
+mod tests;
