@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod contract;
+mod file;
 mod mem;
 mod queue;
 mod rng;
 
+pub use file::{DirectIo, FileDevice, FILE_BLOCK_BYTES};
 pub use mem::{CrashMode, FaultOps, MemCounters, MemDevice};
 
 use floe_rt::DmaBuffer;
