@@ -81,7 +81,7 @@ impl FileDevice {
                 "a block device; open it with FileDevice::open".into(),
             ));
         }
-        let (file, is_direct) = open_file(path, true, direct)?;
+        let (file, is_direct) = open_file(path, true, direct, 0)?;
         let metadata = file.metadata().map_err(|source| open_error(path, source))?;
         if !metadata.file_type().is_file() {
             return Err(unusable(path, "not a regular file".into()));
@@ -107,7 +107,14 @@ impl FileDevice {
     /// block size from sysfs.
     pub fn open(path: impl AsRef<Path>, direct: DirectIo) -> Result<FileDevice, Error> {
         let path = path.as_ref();
-        let (mut file, is_direct) = open_file(path, false, direct)?;
+        // O_EXCL on a block device: refuse one that is mounted or held
+        // by another exclusive opener (EBUSY), rather than corrupt it.
+        let is_block_device = std::fs::metadata(path)
+            .map_err(|source| open_error(path, source))?
+            .file_type()
+            .is_block_device();
+        let extra_flags = if is_block_device { libc::O_EXCL } else { 0 };
+        let (mut file, is_direct) = open_file(path, false, direct, extra_flags)?;
         let metadata = file.metadata().map_err(|source| open_error(path, source))?;
         let file_type = metadata.file_type();
         let (block_bytes, len_bytes, is_block_device) = if file_type.is_block_device() {
@@ -198,14 +205,23 @@ fn open_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// Opens read-write, with O_DIRECT unless told not to; returns whether
-/// O_DIRECT is in effect.
-fn open_file(path: &Path, create: bool, direct: DirectIo) -> Result<(File, bool), Error> {
+/// Opens read-write with `extra_flags`, and O_DIRECT unless told not to;
+/// returns whether O_DIRECT is in effect.
+fn open_file(
+    path: &Path,
+    create: bool,
+    direct: DirectIo,
+    extra_flags: i32,
+) -> Result<(File, bool), Error> {
     let mut options = OpenOptions::new();
-    options.read(true).write(true).create(create);
+    options
+        .read(true)
+        .write(true)
+        .create(create)
+        .custom_flags(extra_flags);
     if direct != DirectIo::Never {
         let mut direct_options = options.clone();
-        direct_options.custom_flags(libc::O_DIRECT);
+        direct_options.custom_flags(extra_flags | libc::O_DIRECT);
         match direct_options.open(path) {
             Ok(file) => return Ok((file, true)),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && direct == DirectIo::Prefer => {
