@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod contract;
+mod file;
 mod mem;
 mod queue;
 mod rng;
 
+pub use file::{DirectIo, FileDevice, FILE_BLOCK_BYTES};
 pub use mem::{CrashMode, FaultOps, MemCounters, MemDevice};
 
 use floe_rt::DmaBuffer;
@@ -163,8 +165,9 @@ impl Geometry {
         }
     }
 
-    /// Bytes from the start of the device to `lba` (for a checked request).
-    pub fn offset_bytes(&self, lba: u64) -> u64 {
+    /// Bytes from the start of the device to `lba`, for a request that
+    /// passed `check_request` (so it cannot overflow).
+    pub(crate) fn offset_bytes(&self, lba: u64) -> u64 {
         lba * u64::from(self.block_bytes)
     }
 }

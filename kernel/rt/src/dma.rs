@@ -283,7 +283,7 @@ impl DmaArena {
         })?;
         Mapping::map(rounded_bytes, false).map_err(|source| RtError::Map {
             len_bytes: rounded_bytes,
-            pages: "4 KiB frames",
+            frames: "4 KiB frames",
             source,
         })
     }

@@ -17,10 +17,10 @@ pub enum RtError {
         requested_bytes: usize,
         remaining_bytes: usize,
     },
-    #[error("mapping a DMA arena of {len_bytes} bytes ({pages})")]
+    #[error("mapping a DMA arena of {len_bytes} bytes on {frames}")]
     Map {
         len_bytes: usize,
-        pages: &'static str,
+        frames: &'static str,
         #[source]
         source: std::io::Error,
     },
