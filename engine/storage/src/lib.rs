@@ -5,6 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod btr;
-
+pub mod buf;
 pub mod fil;
+pub mod fsp;
 pub mod log;
+pub mod mtr;
+pub mod util;

@@ -1,0 +1,779 @@
+//! The buffer pool: a fixed set of page frames allocated at start (on huge
+//! pages when the host has them), a sharded page table, pin counts, a page
+//! latch per frame, the midpoint LRU (`lru`) and the flush list ordered by
+//! oldest modification.
+//!
+//! Protocol. A page is found under its table shard's mutex and pinned there
+//! (pins > 0 forbids eviction); the shard mutex is released before the page
+//! latch is taken. A miss claims a free frame, X-latches it, publishes it in
+//! the table and reads the page with the latch held, so threads that find it
+//! meanwhile wait on the latch. Eviction removes a clean, unpinned page from
+//! the table under the shard mutex. Lock order: lru -> table shard;
+//! log buffer -> flush list. No pool mutex is held across an I/O.
+//!
+//! Writes obey the WAL rule: the redo up to a page's newest modification is
+//! durable before the page is written, and a page is written only while its
+//! S latch is held (so no mtr changes it mid-write) and sealed with its
+//! CRC32C in a copy.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use floe_blk::{BlockDevice, BlockQueue};
+use floe_rt::{DmaArena, DmaBuffer, HugePages};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::lru::Lru;
+use crate::fil::{self, Lsn, PageError, PageId, SpaceId, PAGE_BYTES};
+use crate::log::writer::LogWriter;
+use crate::util::clock::Clock;
+use crate::util::counter::Counter;
+
+const TABLE_SHARDS: usize = 64;
+/// Frames examined from the cold end per eviction attempt.
+const EVICTION_SCAN_FRAMES: usize = 64;
+
+#[derive(Clone, Copy, Debug)]
+pub struct BufConfig {
+    pub pool_pages: usize,
+    /// Share of the LRU kept as the old sublist (innodb_old_blocks_pct).
+    pub old_pct: u8,
+    /// How long a page stays old before an access makes it young
+    /// (innodb_old_blocks_time).
+    pub old_time_ms: u64,
+    pub huge_pages: HugePages,
+}
+
+impl Default for BufConfig {
+    fn default() -> Self {
+        Self {
+            pool_pages: 8192,
+            old_pct: 37,
+            old_time_ms: 1000,
+            huge_pages: HugePages::Prefer,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BufError {
+    #[error("reading {page}")]
+    Corrupt {
+        page: PageId,
+        #[source]
+        source: PageError,
+    },
+    #[error("{what} {page}")]
+    Io {
+        what: &'static str,
+        page: PageId,
+        #[source]
+        source: floe_blk::Error,
+    },
+    #[error("{page}: space {space} is not open", space = page.space.0)]
+    NoSuchSpace { page: PageId },
+    #[error("{page}: beyond the end of its file ({capacity_pages} pages)")]
+    BeyondFile { page: PageId, capacity_pages: u64 },
+    #[error("buffer pool of {pool_pages} pages has no frame to spare: every page is pinned")]
+    Exhausted { pool_pages: usize },
+    #[error("allocating the buffer pool ({pool_pages} pages)")]
+    Memory {
+        pool_pages: usize,
+        #[source]
+        source: floe_rt::RtError,
+    },
+    #[error("making redo durable before writing {page}")]
+    Wal {
+        page: PageId,
+        #[source]
+        source: crate::log::RedoError,
+    },
+}
+
+/// The contents of a frame, behind its latch.
+pub struct FrameData {
+    id: Option<PageId>,
+    page: DmaBuffer,
+}
+
+struct Frame {
+    latch: RwLock<FrameData>,
+    pins: AtomicU32,
+    /// Start LSN of the first mtr that dirtied the page since its last
+    /// write; 0 when clean. Changed under the X latch (mtr commit) or,
+    /// by the one flusher holding `flushing`, under the S latch.
+    oldest_modification: AtomicU64,
+    newest_modification: AtomicU64,
+    flushing: AtomicBool,
+}
+
+struct SpaceFile {
+    device: Arc<dyn BlockDevice>,
+    block_bytes: u64,
+    capacity_pages: u64,
+    queues: Mutex<Vec<Box<dyn BlockQueue>>>,
+}
+
+/// Counter snapshot for the server's status output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufStats {
+    pub pool_pages: usize,
+    pub huge_pages: bool,
+    pub hits: u64,
+    pub reads: u64,
+    pub writes: u64,
+    pub evictions: u64,
+    pub made_young: u64,
+    pub dirty_pages: usize,
+    pub lru_pages: usize,
+    pub old_pages: usize,
+    pub free_pages: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: Counter,
+    reads: Counter,
+    writes: Counter,
+    evictions: Counter,
+    made_young: Counter,
+}
+
+pub struct BufferPool {
+    frames: Box<[Frame]>,
+    old: Box<[AtomicBool]>,
+    table: Box<[Mutex<HashMap<PageId, usize>>]>,
+    lru: Mutex<Lru>,
+    flush_list: Mutex<BTreeSet<(Lsn, usize)>>,
+    free: Mutex<Vec<usize>>,
+    spaces: RwLock<HashMap<SpaceId, Arc<SpaceFile>>>,
+    wal: OnceLock<Arc<LogWriter>>,
+    clock: Arc<dyn Clock>,
+    huge_pages: bool,
+    counters: Counters,
+    /// Spare page-sized buffers for writes (a frame is copied, then sealed).
+    spare_buffers: Mutex<Vec<DmaBuffer>>,
+}
+
+impl BufferPool {
+    pub fn new(config: BufConfig, clock: Arc<dyn Clock>) -> Result<Self, BufError> {
+        let pool_pages = config.pool_pages;
+        assert!(
+            pool_pages >= 8,
+            "a buffer pool needs at least 8 pages, got {pool_pages}"
+        );
+        let memory = |source| BufError::Memory { pool_pages, source };
+        let mut arena =
+            DmaArena::new(pool_pages * PAGE_BYTES, config.huge_pages).map_err(memory)?;
+        let huge_pages = arena.is_huge();
+        let buffers = arena.carve(PAGE_BYTES, pool_pages).map_err(memory)?;
+        let frames: Box<[Frame]> = buffers
+            .into_iter()
+            .map(|page| Frame {
+                latch: RwLock::new(FrameData { id: None, page }),
+                pins: AtomicU32::new(0),
+                oldest_modification: AtomicU64::new(0),
+                newest_modification: AtomicU64::new(0),
+                flushing: AtomicBool::new(false),
+            })
+            .collect();
+        log::info!(
+            "buffer pool: {pool_pages} pages of {PAGE_BYTES} bytes on {} pages",
+            if huge_pages { "huge" } else { "ordinary" }
+        );
+        Ok(Self {
+            old: (0..pool_pages).map(|_| AtomicBool::new(false)).collect(),
+            table: (0..TABLE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            lru: Mutex::new(Lru::new(pool_pages, config.old_pct, config.old_time_ms)),
+            flush_list: Mutex::new(BTreeSet::new()),
+            free: Mutex::new((0..pool_pages).rev().collect()),
+            spaces: RwLock::new(HashMap::new()),
+            wal: OnceLock::new(),
+            clock,
+            huge_pages,
+            counters: Counters::default(),
+            spare_buffers: Mutex::new(Vec::new()),
+            frames,
+        })
+    }
+
+    /// From now on every page write first makes its redo durable. Until
+    /// this is set (during recovery) every change in memory came from redo
+    /// already on disk, so there is nothing to wait for.
+    pub fn set_wal(&self, log: Arc<LogWriter>) {
+        if self.wal.set(log).is_err() {
+            panic!("buffer pool: WAL writer set twice");
+        }
+    }
+
+    pub fn open_space(&self, space: SpaceId, device: Arc<dyn BlockDevice>) {
+        let geometry = device.geometry();
+        let block_bytes = u64::from(geometry.block_bytes);
+        assert!((PAGE_BYTES as u64).is_multiple_of(block_bytes));
+        let file = SpaceFile {
+            capacity_pages: geometry.capacity_bytes() / PAGE_BYTES as u64,
+            block_bytes,
+            device,
+            queues: Mutex::new(Vec::new()),
+        };
+        self.spaces.write().insert(space, Arc::new(file));
+    }
+
+    pub fn space_capacity_pages(&self, space: SpaceId) -> Option<u64> {
+        self.spaces.read().get(&space).map(|f| f.capacity_pages)
+    }
+
+    /// The smallest atomic write unit among open spaces' devices.
+    pub fn atomic_write_bytes(&self) -> u32 {
+        self.spaces
+            .read()
+            .values()
+            .map(|f| f.device.geometry().atomic_write_bytes)
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn shard(&self, id: PageId) -> &Mutex<HashMap<PageId, usize>> {
+        let hash = (u64::from(id.space.0) << 32 | u64::from(id.page.0))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        &self.table[(hash >> 58) as usize % TABLE_SHARDS]
+    }
+
+    /// Pins the frame holding `id` if it is in the pool.
+    fn pin_if_present(&self, id: PageId) -> Option<usize> {
+        let table = self.shard(id).lock();
+        let frame = *table.get(&id)?;
+        self.frames[frame].pins.fetch_add(1, Ordering::AcqRel);
+        Some(frame)
+    }
+
+    fn unpin(&self, frame: usize) {
+        let previous = self.frames[frame].pins.fetch_sub(1, Ordering::AcqRel);
+        assert!(
+            previous > 0,
+            "frame {frame} unpinned more often than pinned"
+        );
+    }
+
+    fn touch(&self, frame: usize) {
+        if self.old[frame].load(Ordering::Relaxed) {
+            let now_ms = self.clock.now_ms();
+            if self.lru.lock().touch_old(frame, now_ms, &self.old) {
+                self.counters.made_young.increment();
+            }
+        }
+    }
+
+    /// The page `id`, S-latched.
+    pub fn fix(&self, id: PageId) -> Result<PageRef<'_>, BufError> {
+        loop {
+            if let Some(frame) = self.pin_if_present(id) {
+                let guard = self.frames[frame].latch.read();
+                if guard.id == Some(id) {
+                    self.counters.hits.increment();
+                    self.touch(frame);
+                    return Ok(PageRef {
+                        guard,
+                        pin: Pin { pool: self, frame },
+                    });
+                }
+                // The read that published it failed; try again.
+                drop(guard);
+                self.unpin(frame);
+                continue;
+            }
+            if let Some(page) = self.load(id, Load::Read)? {
+                return Ok(page.downgrade());
+            }
+        }
+    }
+
+    /// The page `id`, X-latched.
+    pub fn fix_mut(&self, id: PageId) -> Result<PageMut<'_>, BufError> {
+        loop {
+            if let Some(frame) = self.pin_if_present(id) {
+                let guard = self.frames[frame].latch.write();
+                if guard.id == Some(id) {
+                    self.counters.hits.increment();
+                    self.touch(frame);
+                    return Ok(PageMut {
+                        guard,
+                        pin: Pin { pool: self, frame },
+                    });
+                }
+                drop(guard);
+                self.unpin(frame);
+                continue;
+            }
+            if let Some(page) = self.load(id, Load::Read)? {
+                return Ok(page);
+            }
+        }
+    }
+
+    /// A page that holds nothing yet (newly allocated), X-latched, zeroed.
+    /// Its old contents are not read: the caller initialises it.
+    pub fn fix_new(&self, id: PageId) -> Result<PageMut<'_>, BufError> {
+        loop {
+            if let Some(frame) = self.pin_if_present(id) {
+                let mut guard = self.frames[frame].latch.write();
+                if guard.id == Some(id) {
+                    guard.page.as_mut_slice().fill(0);
+                    return Ok(PageMut {
+                        guard,
+                        pin: Pin { pool: self, frame },
+                    });
+                }
+                drop(guard);
+                self.unpin(frame);
+                continue;
+            }
+            if let Some(page) = self.load(id, Load::Zero)? {
+                return Ok(page);
+            }
+        }
+    }
+
+    /// For recovery: the page X-latched, and why its on-disk image did not
+    /// verify, if it did not (redo may rebuild it from an init or image).
+    pub fn fix_for_recovery(
+        &self,
+        id: PageId,
+    ) -> Result<(PageMut<'_>, Option<PageError>), BufError> {
+        loop {
+            if let Some(frame) = self.pin_if_present(id) {
+                let guard = self.frames[frame].latch.write();
+                if guard.id == Some(id) {
+                    return Ok((
+                        PageMut {
+                            guard,
+                            pin: Pin { pool: self, frame },
+                        },
+                        None,
+                    ));
+                }
+                drop(guard);
+                self.unpin(frame);
+                continue;
+            }
+            match self.load(id, Load::Read) {
+                Ok(Some(page)) => return Ok((page, None)),
+                Ok(None) => continue,
+                Err(BufError::Corrupt { source, .. }) => {
+                    if let Some(page) = self.load(id, Load::Zero)? {
+                        return Ok((page, Some(source)));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Brings `id` into a free frame. `None` when another thread published
+    /// it first (the caller looks again).
+    fn load(&self, id: PageId, how: Load) -> Result<Option<PageMut<'_>>, BufError> {
+        let space = self
+            .spaces
+            .read()
+            .get(&id.space)
+            .cloned()
+            .ok_or(BufError::NoSuchSpace { page: id })?;
+        if u64::from(id.page.0) >= space.capacity_pages {
+            return Err(BufError::BeyondFile {
+                page: id,
+                capacity_pages: space.capacity_pages,
+            });
+        }
+        let frame = self.claim_free_frame()?;
+        let mut guard = self.frames[frame].latch.write();
+        {
+            let mut table = self.shard(id).lock();
+            if table.contains_key(&id) {
+                drop(table);
+                drop(guard);
+                self.free.lock().push(frame);
+                return Ok(None);
+            }
+            self.frames[frame].pins.store(1, Ordering::Release);
+            table.insert(id, frame);
+        }
+        guard.id = Some(id);
+        let result = match how {
+            Load::Zero => {
+                guard.page.as_mut_slice().fill(0);
+                Ok(())
+            }
+            Load::Read => self.read_page(&space, id, &mut guard.page),
+        };
+        if let Err(e) = result {
+            self.shard(id).lock().remove(&id);
+            guard.id = None;
+            drop(guard);
+            self.unpin(frame);
+            self.free.lock().push(frame);
+            return Err(e);
+        }
+        self.lru
+            .lock()
+            .insert(frame, self.clock.now_ms(), &self.old);
+        Ok(Some(PageMut {
+            guard,
+            pin: Pin { pool: self, frame },
+        }))
+    }
+
+    fn read_page(
+        &self,
+        space: &SpaceFile,
+        id: PageId,
+        page: &mut DmaBuffer,
+    ) -> Result<(), BufError> {
+        self.counters.reads.increment();
+        let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
+        let mut queue = self.take_queue(space, id)?;
+        let buffer = std::mem::replace(page, self.take_spare());
+        let result = queue.read(lba, buffer);
+        space.queues.lock().push(queue);
+        match result {
+            Ok(buffer) => {
+                let spare = std::mem::replace(page, buffer);
+                self.spare_buffers.lock().push(spare);
+                fil::verify(page.as_slice(), id)
+                    .map_err(|source| BufError::Corrupt { page: id, source })
+            }
+            Err(source) => Err(BufError::Io {
+                what: "reading",
+                page: id,
+                source,
+            }),
+        }
+    }
+
+    fn take_queue(&self, space: &SpaceFile, id: PageId) -> Result<Box<dyn BlockQueue>, BufError> {
+        if let Some(queue) = space.queues.lock().pop() {
+            return Ok(queue);
+        }
+        space.device.open_queue(4).map_err(|source| BufError::Io {
+            what: "opening a queue for",
+            page: id,
+            source,
+        })
+    }
+
+    fn take_spare(&self) -> DmaBuffer {
+        self.spare_buffers
+            .lock()
+            .pop()
+            .unwrap_or_else(|| DmaBuffer::new(PAGE_BYTES))
+    }
+
+    /// A frame that is in no list and the table, with no pins.
+    fn claim_free_frame(&self) -> Result<usize, BufError> {
+        for _attempt in 0..1000 {
+            if let Some(frame) = self.free.lock().pop() {
+                if self.frames[frame].pins.load(Ordering::Acquire) == 0 {
+                    return Ok(frame);
+                }
+                // A thread that found this frame before its read failed
+                // still holds a pin; it lets go at once.
+                self.free.lock().insert(0, frame);
+                std::thread::yield_now();
+                continue;
+            }
+            if let Some(frame) = self.evict_one()? {
+                return Ok(frame);
+            }
+        }
+        Err(BufError::Exhausted {
+            pool_pages: self.frames.len(),
+        })
+    }
+
+    /// Evicts a clean, unpinned page from the cold end; writes a dirty one
+    /// first when no clean one is near the end.
+    fn evict_one(&self) -> Result<Option<usize>, BufError> {
+        let mut candidates = Vec::with_capacity(EVICTION_SCAN_FRAMES);
+        let mut lru = self.lru.lock();
+        lru.coldest(EVICTION_SCAN_FRAMES, &mut candidates);
+        let mut dirty = None;
+        for &frame in &candidates {
+            let state = &self.frames[frame];
+            if state.pins.load(Ordering::Acquire) != 0 {
+                continue;
+            }
+            if state.oldest_modification.load(Ordering::Acquire) != 0 {
+                dirty.get_or_insert(frame);
+                continue;
+            }
+            // Nobody can pin it while we hold its shard; pins are checked again there.
+            let Some(guard) = state.latch.try_write() else {
+                continue;
+            };
+            let Some(id) = guard.id else { continue };
+            let mut table = self.shard(id).lock();
+            if state.pins.load(Ordering::Acquire) != 0
+                || state.oldest_modification.load(Ordering::Acquire) != 0
+            {
+                continue;
+            }
+            table.remove(&id);
+            drop(table);
+            lru.remove(frame, &self.old);
+            drop(guard);
+            self.frames[frame].latch.write().id = None;
+            self.counters.evictions.increment();
+            return Ok(Some(frame));
+        }
+        drop(lru);
+        if let Some(frame) = dirty {
+            self.flush_frame(frame)?;
+        } else {
+            std::thread::yield_now();
+        }
+        Ok(None)
+    }
+
+    /// Called by mtr commit with the log locked: `frame` was changed by the
+    /// mtr that spans `start..end`. Keeps the flush list in LSN order.
+    pub(crate) fn note_modified(&self, page: &mut PageMut<'_>, start: Lsn, end: Lsn) {
+        let frame = &self.frames[page.pin.frame];
+        frame.newest_modification.store(end.0, Ordering::Release);
+        if frame.oldest_modification.load(Ordering::Acquire) == 0 {
+            frame.oldest_modification.store(start.0, Ordering::Release);
+            self.flush_list.lock().insert((start, page.pin.frame));
+        }
+    }
+
+    /// Oldest modification of any dirty page: the checkpoint may not pass it.
+    pub fn oldest_modification(&self) -> Option<Lsn> {
+        self.flush_list.lock().first().map(|&(lsn, _)| lsn)
+    }
+
+    pub fn dirty_pages(&self) -> usize {
+        self.flush_list.lock().len()
+    }
+
+    /// Writes up to `limit` dirty pages, oldest modification first, and
+    /// stops at those modified at or after `up_to`. Returns pages written.
+    pub fn flush_oldest(&self, limit: usize, up_to: Lsn) -> Result<usize, BufError> {
+        let batch: Vec<usize> = self
+            .flush_list
+            .lock()
+            .iter()
+            .take_while(|(lsn, _)| *lsn < up_to)
+            .take(limit)
+            .map(|&(_, frame)| frame)
+            .collect();
+        let mut written = 0;
+        for frame in batch {
+            if self.flush_frame(frame)? {
+                written += 1;
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes every dirty page (checkpoint at shutdown, tests).
+    pub fn flush_all(&self) -> Result<usize, BufError> {
+        let mut written = 0;
+        loop {
+            let n = self.flush_oldest(256, Lsn(u64::MAX))?;
+            written += n;
+            if self.dirty_pages() == 0 {
+                return Ok(written);
+            }
+            if n == 0 {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Makes every open space's writes durable (before a checkpoint).
+    pub fn sync_spaces(&self) -> Result<(), BufError> {
+        let spaces: Vec<(SpaceId, Arc<SpaceFile>)> = self
+            .spaces
+            .read()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for (space, file) in spaces {
+            let id = PageId {
+                space,
+                page: fil::PageNo(0),
+            };
+            let mut queue = self.take_queue(&file, id)?;
+            let result = queue.flush();
+            file.queues.lock().push(queue);
+            result.map_err(|source| BufError::Io {
+                what: "flushing the file of",
+                page: id,
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Writes one dirty frame under its S latch. False when it was clean or
+    /// another thread was already writing it.
+    fn flush_frame(&self, frame: usize) -> Result<bool, BufError> {
+        let state = &self.frames[frame];
+        if state.flushing.swap(true, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        let result = self.flush_frame_locked(frame);
+        state.flushing.store(false, Ordering::Release);
+        result
+    }
+
+    fn flush_frame_locked(&self, frame: usize) -> Result<bool, BufError> {
+        let state = &self.frames[frame];
+        let guard = state.latch.read();
+        let oldest = state.oldest_modification.load(Ordering::Acquire);
+        let Some(id) = guard.id else { return Ok(false) };
+        if oldest == 0 {
+            return Ok(false);
+        }
+        let newest = Lsn(state.newest_modification.load(Ordering::Acquire));
+        assert_eq!(
+            fil::page_lsn(guard.page.as_slice()),
+            newest,
+            "{id}: page LSN differs from its newest modification"
+        );
+        if let Some(log) = self.wal.get() {
+            log.write_up_to(newest)
+                .map_err(|source| BufError::Wal { page: id, source })?;
+        }
+        let space = self
+            .spaces
+            .read()
+            .get(&id.space)
+            .cloned()
+            .ok_or(BufError::NoSuchSpace { page: id })?;
+        let mut copy = self.take_spare();
+        copy.as_mut_slice().copy_from_slice(guard.page.as_slice());
+        fil::seal(copy.as_mut_slice());
+        let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
+        let mut queue = self.take_queue(&space, id)?;
+        let result = queue.write(lba, copy);
+        space.queues.lock().push(queue);
+        let copy = result.map_err(|source| BufError::Io {
+            what: "writing",
+            page: id,
+            source,
+        })?;
+        self.spare_buffers.lock().push(copy);
+        self.counters.writes.increment();
+        // Still S-latched: no mtr changed the page since the copy.
+        self.flush_list.lock().remove(&(Lsn(oldest), frame));
+        state.oldest_modification.store(0, Ordering::Release);
+        drop(guard);
+        Ok(true)
+    }
+
+    pub fn stats(&self) -> BufStats {
+        let lru = self.lru.lock();
+        BufStats {
+            pool_pages: self.frames.len(),
+            huge_pages: self.huge_pages,
+            hits: self.counters.hits.get(),
+            reads: self.counters.reads.get(),
+            writes: self.counters.writes.get(),
+            evictions: self.counters.evictions.get(),
+            made_young: self.counters.made_young.get(),
+            dirty_pages: self.flush_list.lock().len(),
+            lru_pages: lru.len(),
+            old_pages: lru.old_len(),
+            free_pages: self.free.lock().len(),
+        }
+    }
+
+    /// The page ids from hottest to coldest, for a warm-restart dump.
+    pub fn page_list(&self, limit: usize) -> Vec<PageId> {
+        let mut frames = Vec::new();
+        self.lru.lock().hottest(limit, &mut frames);
+        frames
+            .into_iter()
+            .filter_map(|frame| self.frames[frame].latch.try_read().and_then(|g| g.id))
+            .collect()
+    }
+
+    /// Checks the LRU's links, counts and old flags (tests).
+    pub fn check_lru(&self) -> Result<(), String> {
+        self.lru.lock().check(&self.old)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Load {
+    Read,
+    Zero,
+}
+
+/// Holds one pin on a frame; dropping it unpins.
+struct Pin<'a> {
+    pool: &'a BufferPool,
+    frame: usize,
+}
+
+impl Drop for Pin<'_> {
+    fn drop(&mut self) {
+        self.pool.unpin(self.frame);
+    }
+}
+
+/// A page, S-latched and pinned. Fields drop in order: latch, then pin.
+pub struct PageRef<'a> {
+    guard: RwLockReadGuard<'a, FrameData>,
+    pin: Pin<'a>,
+}
+
+impl PageRef<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        self.guard.page.as_slice()
+    }
+
+    pub fn id(&self) -> PageId {
+        self.guard.id.expect("a fixed frame holds a page")
+    }
+
+    pub fn frame(&self) -> usize {
+        self.pin.frame
+    }
+}
+
+/// A page, X-latched and pinned. Changes go through a mini-transaction.
+pub struct PageMut<'a> {
+    guard: RwLockWriteGuard<'a, FrameData>,
+    pin: Pin<'a>,
+}
+
+impl<'a> PageMut<'a> {
+    pub fn bytes(&self) -> &[u8] {
+        self.guard.page.as_slice()
+    }
+
+    /// Raw write access: only mtr code and redo apply may call this.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        self.guard.page.as_mut_slice()
+    }
+
+    pub fn id(&self) -> PageId {
+        self.guard.id.expect("a fixed frame holds a page")
+    }
+
+    pub fn frame(&self) -> usize {
+        self.pin.frame
+    }
+
+    /// Keeps the pin, trades the X latch for an S latch.
+    pub fn downgrade(self) -> PageRef<'a> {
+        let PageMut { guard, pin } = self;
+        PageRef {
+            guard: RwLockWriteGuard::downgrade(guard),
+            pin,
+        }
+    }
+}
