@@ -2,3 +2,7 @@
 //! pool (`tree`, `cursor`).
 
 pub mod node;
+pub mod tree;
+
+#[cfg(test)]
+pub(crate) mod tests;
