@@ -10,4 +10,5 @@ pub mod fil;
 pub mod fsp;
 pub mod log;
 pub mod mtr;
+pub mod srv;
 pub mod util;

@@ -24,6 +24,7 @@ use floe_blk::{BlockDevice, BlockQueue};
 use floe_rt::{DmaArena, DmaBuffer, HugePages};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::dblwr::{Doublewrite, DOUBLEWRITE_SLOTS};
 use super::lru::Lru;
 use crate::fil::{self, Lsn, PageError, PageId, SpaceId, PAGE_BYTES};
 use crate::log::writer::LogWriter;
@@ -149,6 +150,7 @@ pub struct BufferPool {
     free: Mutex<Vec<usize>>,
     spaces: RwLock<HashMap<SpaceId, Arc<SpaceFile>>>,
     wal: OnceLock<Arc<LogWriter>>,
+    doublewrite: OnceLock<Arc<Doublewrite>>,
     clock: Arc<dyn Clock>,
     huge_pages: bool,
     counters: Counters,
@@ -192,6 +194,7 @@ impl BufferPool {
             free: Mutex::new((0..pool_pages).rev().collect()),
             spaces: RwLock::new(HashMap::new()),
             wal: OnceLock::new(),
+            doublewrite: OnceLock::new(),
             clock,
             huge_pages,
             counters: Counters::default(),
@@ -206,6 +209,13 @@ impl BufferPool {
     pub fn set_wal(&self, log: Arc<LogWriter>) {
         if self.wal.set(log).is_err() {
             panic!("buffer pool: WAL writer set twice");
+        }
+    }
+
+    /// From now on every page write goes through the doublewrite area.
+    pub fn set_doublewrite(&self, doublewrite: Arc<Doublewrite>) {
+        if self.doublewrite.set(doublewrite).is_err() {
+            panic!("buffer pool: doublewrite area set twice");
         }
     }
 
@@ -529,7 +539,7 @@ impl BufferPool {
         }
         drop(lru);
         if let Some(frame) = dirty {
-            self.flush_frame(frame)?;
+            self.flush_frames(&[frame])?;
         } else {
             std::thread::yield_now();
         }
@@ -540,10 +550,13 @@ impl BufferPool {
     /// mtr that spans `start..end`. Keeps the flush list in LSN order.
     pub(crate) fn note_modified(&self, page: &mut PageMut<'_>, start: Lsn, end: Lsn) {
         let frame = &self.frames[page.pin.frame];
+        // Under the flush list mutex, so that a flusher deciding whether the
+        // page is clean after its write sees this change or none of it.
+        let mut flush_list = self.flush_list.lock();
         frame.newest_modification.store(end.0, Ordering::Release);
         if frame.oldest_modification.load(Ordering::Acquire) == 0 {
             frame.oldest_modification.store(start.0, Ordering::Release);
-            self.flush_list.lock().insert((start, page.pin.frame));
+            flush_list.insert((start, page.pin.frame));
         }
     }
 
@@ -559,18 +572,24 @@ impl BufferPool {
     /// Writes up to `limit` dirty pages, oldest modification first, and
     /// stops at those modified at or after `up_to`. Returns pages written.
     pub fn flush_oldest(&self, limit: usize, up_to: Lsn) -> Result<usize, BufError> {
-        let batch: Vec<usize> = self
-            .flush_list
-            .lock()
-            .iter()
-            .take_while(|(lsn, _)| *lsn < up_to)
-            .take(limit)
-            .map(|&(_, frame)| frame)
-            .collect();
         let mut written = 0;
-        for frame in batch {
-            if self.flush_frame(frame)? {
-                written += 1;
+        while written < limit {
+            let batch: Vec<usize> = self
+                .flush_list
+                .lock()
+                .iter()
+                .take_while(|(lsn, _)| *lsn < up_to)
+                .take((limit - written).min(DOUBLEWRITE_SLOTS))
+                .map(|&(_, frame)| frame)
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            let n = self.flush_frames(&batch)?;
+            written += n;
+            if n == 0 {
+                // Every page of the batch is being written by another thread.
+                std::thread::yield_now();
             }
         }
         Ok(written)
@@ -579,16 +598,34 @@ impl BufferPool {
     /// Writes every dirty page (checkpoint at shutdown, tests).
     pub fn flush_all(&self) -> Result<usize, BufError> {
         let mut written = 0;
-        loop {
-            let n = self.flush_oldest(256, Lsn(u64::MAX))?;
-            written += n;
-            if self.dirty_pages() == 0 {
-                return Ok(written);
-            }
-            if n == 0 {
-                std::thread::yield_now();
-            }
+        while self.dirty_pages() > 0 {
+            written += self.flush_oldest(usize::MAX, Lsn(u64::MAX))?;
         }
+        Ok(written)
+    }
+
+    /// Writes dirty pages from the cold end of the LRU so that eviction
+    /// finds clean pages there (the page cleaner's LRU flush).
+    pub fn flush_lru_tail(&self, scan_frames: usize) -> Result<usize, BufError> {
+        let mut candidates = Vec::with_capacity(scan_frames);
+        self.lru.lock().coldest(scan_frames, &mut candidates);
+        candidates.retain(|&f| self.frames[f].oldest_modification.load(Ordering::Acquire) != 0);
+        candidates.truncate(DOUBLEWRITE_SLOTS);
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        self.flush_frames(&candidates)
+    }
+
+    /// Clean frames within `scan_frames` of the LRU's cold end, plus free ones.
+    pub fn clean_cold_frames(&self, scan_frames: usize) -> usize {
+        let mut candidates = Vec::with_capacity(scan_frames);
+        self.lru.lock().coldest(scan_frames, &mut candidates);
+        let clean = candidates
+            .iter()
+            .filter(|&&f| self.frames[f].oldest_modification.load(Ordering::Acquire) == 0)
+            .count();
+        clean + self.free.lock().len()
     }
 
     /// Makes every open space's writes durable (before a checkpoint).
@@ -616,61 +653,164 @@ impl BufferPool {
         Ok(())
     }
 
-    /// Writes one dirty frame under its S latch. False when it was clean or
-    /// another thread was already writing it.
-    fn flush_frame(&self, frame: usize) -> Result<bool, BufError> {
-        let state = &self.frames[frame];
-        if state.flushing.swap(true, Ordering::AcqRel) {
-            return Ok(false);
+    /// Writes a batch of dirty frames (at most `DOUBLEWRITE_SLOTS`).
+    ///
+    /// Each page is copied and sealed under its S latch, which is released
+    /// at once: a flusher never holds one page latch while waiting for
+    /// another. The redo up to the newest copy is made durable first (WAL),
+    /// then the batch goes through the doublewrite area if there is one,
+    /// then home. A page is marked clean only if no mtr changed it since
+    /// its copy; otherwise it stays dirty with its old oldest-modification,
+    /// which only holds the checkpoint back until its next write.
+    fn flush_frames(&self, frames: &[usize]) -> Result<usize, BufError> {
+        struct Claimed {
+            frame: usize,
+            id: PageId,
+            newest: Lsn,
+            oldest: Lsn,
         }
-        let result = self.flush_frame_locked(frame);
-        state.flushing.store(false, Ordering::Release);
-        result
+        let frames = &frames[..frames.len().min(DOUBLEWRITE_SLOTS)];
+        let mut claimed: Vec<Claimed> = Vec::with_capacity(frames.len());
+        let mut batch = DmaBuffer::new(frames.len() * PAGE_BYTES);
+        for &frame in frames {
+            let state = &self.frames[frame];
+            if state.flushing.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let guard = state.latch.read();
+            let oldest = state.oldest_modification.load(Ordering::Acquire);
+            let (Some(id), true) = (guard.id, oldest != 0) else {
+                drop(guard);
+                state.flushing.store(false, Ordering::Release);
+                continue;
+            };
+            let newest = Lsn(state.newest_modification.load(Ordering::Acquire));
+            assert_eq!(
+                fil::page_lsn(guard.page.as_slice()),
+                newest,
+                "{id}: page LSN differs from its newest modification"
+            );
+            let slot = claimed.len() * PAGE_BYTES;
+            let copy = &mut batch.as_mut_slice()[slot..slot + PAGE_BYTES];
+            copy.copy_from_slice(guard.page.as_slice());
+            drop(guard);
+            fil::seal(copy);
+            claimed.push(Claimed {
+                frame,
+                id,
+                newest,
+                oldest: Lsn(oldest),
+            });
+        }
+        let release = |claimed: &[Claimed]| {
+            for c in claimed {
+                self.frames[c.frame]
+                    .flushing
+                    .store(false, Ordering::Release);
+            }
+        };
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let result = self.write_batch(
+            &claimed.iter().map(|c| (c.id, c.newest)).collect::<Vec<_>>(),
+            batch,
+        );
+        if let Err(e) = result {
+            release(&claimed);
+            return Err(e);
+        }
+        {
+            let mut flush_list = self.flush_list.lock();
+            for c in &claimed {
+                let state = &self.frames[c.frame];
+                if state.newest_modification.load(Ordering::Acquire) == c.newest.0 {
+                    flush_list.remove(&(c.oldest, c.frame));
+                    state.oldest_modification.store(0, Ordering::Release);
+                }
+            }
+        }
+        release(&claimed);
+        self.counters.writes.add(claimed.len() as u64);
+        Ok(claimed.len())
     }
 
-    fn flush_frame_locked(&self, frame: usize) -> Result<bool, BufError> {
-        let state = &self.frames[frame];
-        let guard = state.latch.read();
-        let oldest = state.oldest_modification.load(Ordering::Acquire);
-        let Some(id) = guard.id else { return Ok(false) };
-        if oldest == 0 {
-            return Ok(false);
-        }
-        let newest = Lsn(state.newest_modification.load(Ordering::Acquire));
-        assert_eq!(
-            fil::page_lsn(guard.page.as_slice()),
-            newest,
-            "{id}: page LSN differs from its newest modification"
-        );
+    /// WAL, doublewrite, home writes for sealed pages `pages[i]` in slot i.
+    fn write_batch(&self, pages: &[(PageId, Lsn)], batch: DmaBuffer) -> Result<(), BufError> {
+        let newest = pages.iter().map(|p| p.1).max().unwrap_or_default();
         if let Some(log) = self.wal.get() {
-            log.write_up_to(newest)
-                .map_err(|source| BufError::Wal { page: id, source })?;
+            log.write_up_to(newest).map_err(|source| BufError::Wal {
+                page: pages[0].0,
+                source,
+            })?;
         }
-        let space = self
-            .spaces
-            .read()
-            .get(&id.space)
-            .cloned()
-            .ok_or(BufError::NoSuchSpace { page: id })?;
-        let mut copy = self.take_spare();
-        copy.as_mut_slice().copy_from_slice(guard.page.as_slice());
-        fil::seal(copy.as_mut_slice());
-        let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
-        let mut queue = self.take_queue(&space, id)?;
-        let result = queue.write(lba, copy);
-        space.queues.lock().push(queue);
-        let copy = result.map_err(|source| BufError::Io {
-            what: "writing",
-            page: id,
-            source,
-        })?;
-        self.spare_buffers.lock().push(copy);
-        self.counters.writes.increment();
-        // Still S-latched: no mtr changed the page since the copy.
-        self.flush_list.lock().remove(&(Lsn(oldest), frame));
-        state.oldest_modification.store(0, Ordering::Release);
-        drop(guard);
-        Ok(true)
+        let homes = |batch: &DmaBuffer, sync: bool| -> Result<(), BufError> {
+            let mut touched: Vec<SpaceId> = Vec::new();
+            for (i, &(id, _)) in pages.iter().enumerate() {
+                let space = self
+                    .spaces
+                    .read()
+                    .get(&id.space)
+                    .cloned()
+                    .ok_or(BufError::NoSuchSpace { page: id })?;
+                let mut copy = self.take_spare();
+                copy.as_mut_slice()
+                    .copy_from_slice(&batch.as_slice()[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]);
+                let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
+                let mut queue = self.take_queue(&space, id)?;
+                let result = queue.write(lba, copy);
+                space.queues.lock().push(queue);
+                let copy = result.map_err(|source| BufError::Io {
+                    what: "writing",
+                    page: id,
+                    source,
+                })?;
+                self.spare_buffers.lock().push(copy);
+                if !touched.contains(&id.space) {
+                    touched.push(id.space);
+                }
+            }
+            if sync {
+                for space_id in touched {
+                    let id = PageId {
+                        space: space_id,
+                        page: fil::PageNo(0),
+                    };
+                    let space = self
+                        .spaces
+                        .read()
+                        .get(&space_id)
+                        .cloned()
+                        .ok_or(BufError::NoSuchSpace { page: id })?;
+                    let mut queue = self.take_queue(&space, id)?;
+                    let result = queue.flush();
+                    space.queues.lock().push(queue);
+                    result.map_err(|source| BufError::Io {
+                        what: "flushing the file of",
+                        page: id,
+                        source,
+                    })?;
+                }
+            }
+            Ok(())
+        };
+        match self.doublewrite.get() {
+            Some(doublewrite) => {
+                let first = pages[0].0;
+                doublewrite
+                    .protect(
+                        batch,
+                        |batch| homes(batch, true),
+                        |source| BufError::Io {
+                            what: "writing the doublewrite area for",
+                            page: first,
+                            source,
+                        },
+                    )
+                    .map(|_| ())
+            }
+            None => homes(&batch, false),
+        }
     }
 
     pub fn stats(&self) -> BufStats {
@@ -698,6 +838,53 @@ impl BufferPool {
             .into_iter()
             .filter_map(|frame| self.frames[frame].latch.try_read().and_then(|g| g.id))
             .collect()
+    }
+
+    /// Reads a page's home image straight from its file, bypassing the pool
+    /// (doublewrite repair, before the pool holds anything).
+    pub fn read_home_page(&self, id: PageId) -> Result<Vec<u8>, BufError> {
+        let space = self
+            .spaces
+            .read()
+            .get(&id.space)
+            .cloned()
+            .ok_or(BufError::NoSuchSpace { page: id })?;
+        let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
+        let mut queue = self.take_queue(&space, id)?;
+        let result = queue.read(lba, DmaBuffer::new(PAGE_BYTES));
+        space.queues.lock().push(queue);
+        let buffer = result.map_err(|source| BufError::Io {
+            what: "reading",
+            page: id,
+            source,
+        })?;
+        Ok(buffer.as_slice().to_vec())
+    }
+
+    /// Writes a sealed page image home, bypassing the pool (doublewrite repair).
+    pub fn write_home_page(&self, id: PageId, image: &[u8]) -> Result<(), BufError> {
+        assert!(
+            self.shard(id).lock().get(&id).is_none(),
+            "{id}: written home while in the pool"
+        );
+        let space = self
+            .spaces
+            .read()
+            .get(&id.space)
+            .cloned()
+            .ok_or(BufError::NoSuchSpace { page: id })?;
+        let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
+        let mut buffer = DmaBuffer::new(PAGE_BYTES);
+        buffer.as_mut_slice().copy_from_slice(image);
+        let mut queue = self.take_queue(&space, id)?;
+        let result = queue.write(lba, buffer);
+        space.queues.lock().push(queue);
+        result.map_err(|source| BufError::Io {
+            what: "writing",
+            page: id,
+            source,
+        })?;
+        Ok(())
     }
 
     /// Checks the LRU's links, counts and old flags (tests).

@@ -6,6 +6,7 @@ pub mod block;
 pub mod control;
 pub mod reader;
 pub mod record;
+pub mod recovery;
 pub mod writer;
 
 use crate::fil::{Lsn, StoreError};
@@ -42,6 +43,8 @@ pub enum RedoError {
     WriterFailed { reason: String },
     #[error("applying redo")]
     Apply(#[source] record::RecordError),
+    #[error("redo apply stopped by its caller")]
+    ApplyStopped,
 }
 
 #[cfg(test)]
