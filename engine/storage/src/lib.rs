@@ -6,6 +6,7 @@
 
 pub mod btr;
 pub mod buf;
+pub mod dict;
 pub mod fil;
 pub mod fsp;
 pub mod log;

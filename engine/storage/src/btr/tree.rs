@@ -761,6 +761,31 @@ impl Tree {
         }
     }
 
+    /// Frees every page of a tree nobody uses any more (a dropped index).
+    /// Pages are collected under S latches, then freed in mtrs of up to 64.
+    pub fn free_pages(&self, env: TreeEnv<'_>) -> Result<u64, TreeError> {
+        let mut pages = Vec::new();
+        let mut pending = vec![self.root];
+        while let Some(id) = pending.pop() {
+            let page = env.pool.fix(id)?;
+            self.check_page(id, page.bytes(), None)?;
+            if !node::is_leaf(page.bytes()) {
+                for slot in 0..node::count(page.bytes()) {
+                    pending.push(self.child_id(child_of(self.index_id, id, page.bytes(), slot)?));
+                }
+            }
+            pages.push(id);
+        }
+        for chunk in pages.chunks(64) {
+            let mut mtr = Mtr::start(env.pool, env.log);
+            for &id in chunk {
+                fsp::free(&mut mtr, id)?;
+            }
+            mtr.commit()?;
+        }
+        Ok(pages.len() as u64)
+    }
+
     /// A cursor over keys within (`lower`, `upper`) in `direction`.
     pub fn scan<'e>(
         &self,

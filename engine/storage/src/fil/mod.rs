@@ -3,10 +3,12 @@
 //! `PageNo`, `Lsn`) that name pages and log positions; and the `FileStore`
 //! the engine's files live in. InnoDB calls this layer `fil`.
 
+mod dir_store;
 mod mem_store;
 mod page;
 mod store;
 
+pub use dir_store::DirStore;
 pub use mem_store::MemStore;
 pub use page::*;
 pub use store::{FileStore, StoreError};

@@ -99,6 +99,8 @@ pub enum EngineError {
     AlreadyExists { store: String },
     #[error("{store}: {file} is missing")]
     Missing { store: String, file: &'static str },
+    #[error(transparent)]
+    Dict(#[from] crate::dict::DictError),
     #[error("doublewrite area: {what}")]
     Doublewrite {
         what: &'static str,
@@ -260,6 +262,7 @@ impl Engine {
         }
         let mut mtr = Mtr::start(&pool, &log);
         fsp::create_space(&mut mtr, SYSTEM_SPACE)?;
+        crate::dict::Dictionary::bootstrap(&mut mtr)?;
         mtr.commit()?;
         // The control file last: until it exists there is no database here.
         pool.flush_all()?;

@@ -1,0 +1,127 @@
+//! `DirStore`: the engine's files as ordinary files in one directory, each
+//! opened as a `FileDevice` (O_DIRECT where the file system allows it).
+//! Hosted mode uses it. Creating and removing a file fsyncs the directory,
+//! so the name is durable when the call returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use floe_blk::{BlockDevice, DirectIo, FileDevice};
+
+use super::{FileStore, StoreError};
+
+pub struct DirStore {
+    dir: PathBuf,
+    direct: DirectIo,
+}
+
+impl DirStore {
+    /// Uses `dir`, creating it (and its parents) if missing.
+    pub fn open(dir: impl AsRef<Path>, direct: DirectIo) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            what: "creating directory",
+            name: dir.display().to_string(),
+            source,
+        })?;
+        Ok(Self { dir, direct })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    fn sync_dir(&self) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            what: "syncing directory",
+            name: self.dir.display().to_string(),
+            source,
+        };
+        std::fs::File::open(&self.dir)
+            .map_err(io)?
+            .sync_all()
+            .map_err(io)
+    }
+
+    fn check_name(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(StoreError::Io {
+                what: "refusing file name",
+                name: name.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a plain file name",
+                ),
+            });
+        }
+        Ok(self.dir.join(name))
+    }
+}
+
+impl FileStore for DirStore {
+    fn create(&self, name: &str, capacity_bytes: u64) -> Result<Arc<dyn BlockDevice>, StoreError> {
+        let path = self.check_name(name)?;
+        if path.exists() {
+            return Err(StoreError::Exists {
+                name: name.to_string(),
+            });
+        }
+        let device = FileDevice::create(&path, capacity_bytes, self.direct).map_err(|source| {
+            StoreError::Create {
+                name: name.to_string(),
+                capacity_bytes,
+                source,
+            }
+        })?;
+        self.sync_dir()?;
+        Ok(Arc::new(device))
+    }
+
+    fn open(&self, name: &str) -> Result<Option<Arc<dyn BlockDevice>>, StoreError> {
+        let path = self.check_name(name)?;
+        if !path.exists() {
+            return Ok(None);
+        }
+        let device = FileDevice::open(&path, self.direct).map_err(|source| StoreError::Open {
+            name: name.to_string(),
+            source,
+        })?;
+        Ok(Some(Arc::new(device)))
+    }
+
+    fn remove(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.check_name(name)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Io {
+                what: "removing",
+                name: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<String>, StoreError> {
+        let io = |source| StoreError::Io {
+            what: "listing",
+            name: self.dir.display().to_string(),
+            source,
+        };
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if entry.file_type().map_err(io)?.is_file() {
+                if let Some(name) = entry.file_name().to_str() {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn describe(&self) -> String {
+        format!("directory {}", self.dir.display())
+    }
+}
