@@ -213,12 +213,36 @@ pub fn key(page: &[u8], slot: usize) -> Result<&[u8], NodeError> {
 /// Binary search: `Ok(slot)` of an equal key, or `Err(slot)` where it would
 /// be inserted. Slot 0 of an internal node is compared like any other; the
 /// tree treats it as minus infinity by never asking for it.
+///
+/// The hot path of every lookup: the header is checked once, and each probe
+/// checks only what it reads (the slot's offset and the key's bytes lie in
+/// the heap), so a damaged page is still an error, never a wild read.
 pub fn search(page: &[u8], key: &[u8]) -> Result<Result<usize, usize>, NodeError> {
+    let (count, heap_top) = check_header(page)?;
+    let heap = &page[..heap_top];
     let mut low = 0;
-    let mut high = count(page);
+    let mut high = count;
     while low < high {
         let middle = low + (high - low) / 2;
-        match self::key(page, middle)?.cmp(key) {
+        let position = slot_position(middle);
+        let offset = usize::from(u16::from_le_bytes([page[position], page[position + 1]]));
+        let Some(header) = heap.get(offset..offset + RECORD_HEADER_BYTES) else {
+            return Err(NodeError::BadRecord {
+                offset,
+                total_bytes: 0,
+                heap_top,
+            });
+        };
+        let key_bytes = usize::from(u16::from_le_bytes([header[2], header[3]]));
+        let key_start = offset + RECORD_HEADER_BYTES;
+        let Some(probe) = heap.get(key_start..key_start + key_bytes) else {
+            return Err(NodeError::BadRecord {
+                offset,
+                total_bytes: key_bytes,
+                heap_top,
+            });
+        };
+        match probe.cmp(key) {
             std::cmp::Ordering::Less => low = middle + 1,
             std::cmp::Ordering::Greater => high = middle,
             std::cmp::Ordering::Equal => return Ok(Ok(middle)),

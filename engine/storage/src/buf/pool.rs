@@ -156,6 +156,9 @@ pub struct BufferPool {
     counters: Counters,
     /// Spare page-sized buffers for writes (a frame is copied, then sealed).
     spare_buffers: Mutex<Vec<DmaBuffer>>,
+    /// Flush batch buffers kept for reuse (zeroing a fresh 1 MiB batch per
+    /// flush cost 9% of an insert run's instructions).
+    batch_buffers: Mutex<Vec<DmaBuffer>>,
 }
 
 impl BufferPool {
@@ -199,6 +202,7 @@ impl BufferPool {
             huge_pages,
             counters: Counters::default(),
             spare_buffers: Mutex::new(Vec::new()),
+            batch_buffers: Mutex::new(Vec::new()),
             frames,
         })
     }
@@ -671,7 +675,15 @@ impl BufferPool {
         }
         let frames = &frames[..frames.len().min(DOUBLEWRITE_SLOTS)];
         let mut claimed: Vec<Claimed> = Vec::with_capacity(frames.len());
-        let mut batch = DmaBuffer::new(frames.len() * PAGE_BYTES);
+        let batch_bytes = frames.len() * PAGE_BYTES;
+        let cached = {
+            let mut cache = self.batch_buffers.lock();
+            cache
+                .iter()
+                .position(|b| b.len_bytes() == batch_bytes)
+                .map(|i| cache.swap_remove(i))
+        };
+        let mut batch = cached.unwrap_or_else(|| DmaBuffer::new(batch_bytes));
         for &frame in frames {
             let state = &self.frames[frame];
             if state.flushing.swap(true, Ordering::AcqRel) {
@@ -736,7 +748,11 @@ impl BufferPool {
     }
 
     /// WAL, doublewrite, home writes for sealed pages `pages[i]` in slot i.
-    fn write_batch(&self, pages: &[(PageId, Lsn)], batch: DmaBuffer) -> Result<(), BufError> {
+    fn write_batch(
+        &self,
+        pages: &[(PageId, Lsn)],
+        batch: DmaBuffer,
+    ) -> Result<DmaBuffer, BufError> {
         let newest = pages.iter().map(|p| p.1).max().unwrap_or_default();
         if let Some(log) = self.wal.get() {
             log.write_up_to(newest).map_err(|source| BufError::Wal {
@@ -797,19 +813,17 @@ impl BufferPool {
         match self.doublewrite.get() {
             Some(doublewrite) => {
                 let first = pages[0].0;
-                doublewrite
-                    .protect(
-                        batch,
-                        |batch| homes(batch, true),
-                        |source| BufError::Io {
-                            what: "writing the doublewrite area for",
-                            page: first,
-                            source,
-                        },
-                    )
-                    .map(|_| ())
+                doublewrite.protect(
+                    batch,
+                    |batch| homes(batch, true),
+                    |source| BufError::Io {
+                        what: "writing the doublewrite area for",
+                        page: first,
+                        source,
+                    },
+                )
             }
-            None => homes(&batch, false),
+            None => homes(&batch, false).map(|()| batch),
         }
     }
 
