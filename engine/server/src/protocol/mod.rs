@@ -1,0 +1,20 @@
+//! The MySQL client/server protocol, version 10, as a server speaks it.
+//!
+//! - `packet`: framing (length + sequence id), splitting and reassembly of
+//!   large payloads, `max_allowed_packet`.
+//! - `wire`: the basic encodings (fixed and length-encoded integers, strings).
+//! - `flags`: capability, status and column flags; column type codes.
+//! - `error`: `ProtocolError` and the MySQL error numbers it maps to.
+//!
+//! Wire code follows the Packet/Repr split: `wire::Reader` is the
+//! length-checked view over a payload; each message is a validated struct
+//! with `parse` and `emit`.
+
+pub mod error;
+pub mod flags;
+pub mod packet;
+pub mod wire;
+
+pub use error::{codes, ProtocolError};
+pub use flags::{charset, CapabilityFlags, ColumnFlags, ColumnType, StatusFlags};
+pub use packet::{Decoded, MaxAllowedPacket, PacketCodec, PacketStart};
