@@ -196,6 +196,17 @@ bit_set! {
     }
 }
 
+bit_set! {
+    /// COM_STMT_EXECUTE flags (`enum_cursor_type`).
+    CursorFlags(u8) {
+        READ_ONLY = 1;
+        FOR_UPDATE = 1 << 1;
+        SCROLLABLE = 1 << 2;
+        /// With CLIENT_QUERY_ATTRIBUTES: a parameter count precedes the parameters.
+        PARAMETER_COUNT_AVAILABLE = 1 << 3;
+    }
+}
+
 /// Column and parameter type codes (`enum_field_types`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]

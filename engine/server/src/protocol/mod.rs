@@ -4,17 +4,26 @@
 //!   large payloads, `max_allowed_packet`.
 //! - `wire`: the basic encodings (fixed and length-encoded integers, strings).
 //! - `flags`: capability, status and column flags; column type codes.
+//! - `value`: `Value` and its binary and text encodings.
+//! - `command`: command-phase packets decoded into `Command`.
 //! - `error`: `ProtocolError` and the MySQL error numbers it maps to.
 //!
 //! Wire code follows the Packet/Repr split: `wire::Reader` is the
 //! length-checked view over a payload; each message is a validated struct
 //! with `parse` and `emit`.
 
+pub mod command;
 pub mod error;
 pub mod flags;
 pub mod packet;
+pub mod value;
 pub mod wire;
 
+pub use command::{
+    Command, ExecuteParams, ParamType, ParamValue, QueryAttribute, SetOption, StatementId,
+    StmtExecute,
+};
 pub use error::{codes, ProtocolError};
-pub use flags::{charset, CapabilityFlags, ColumnFlags, ColumnType, StatusFlags};
+pub use flags::{charset, CapabilityFlags, ColumnFlags, ColumnType, CursorFlags, StatusFlags};
 pub use packet::{Decoded, MaxAllowedPacket, PacketCodec, PacketStart};
+pub use value::{Date, DateTime, Time, Value};
