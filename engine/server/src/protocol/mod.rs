@@ -6,6 +6,7 @@
 //! - `flags`: capability, status and column flags; column type codes.
 //! - `value`: `Value` and its binary and text encodings.
 //! - `command`: command-phase packets decoded into `Command`.
+//! - `response`: OK, ERR, EOF, column definitions, rows, COM_STMT_PREPARE_OK.
 //! - `error`: `ProtocolError` and the MySQL error numbers it maps to.
 //!
 //! Wire code follows the Packet/Repr split: `wire::Reader` is the
@@ -16,6 +17,7 @@ pub mod command;
 pub mod error;
 pub mod flags;
 pub mod packet;
+pub mod response;
 pub mod value;
 pub mod wire;
 
@@ -26,4 +28,5 @@ pub use command::{
 pub use error::{codes, ProtocolError};
 pub use flags::{charset, CapabilityFlags, ColumnFlags, ColumnType, CursorFlags, StatusFlags};
 pub use packet::{Decoded, MaxAllowedPacket, PacketCodec, PacketStart};
+pub use response::{ColumnDefinition, EofPacket, ErrPacket, OkPacket, PrepareOk};
 pub use value::{Date, DateTime, Time, Value};
