@@ -10,6 +10,7 @@
 //! - `value`: `Value` and its binary and text encodings.
 //! - `command`: command-phase packets decoded into `Command`.
 //! - `response`: OK, ERR, EOF, column definitions, rows, COM_STMT_PREPARE_OK.
+//! - `fuzzing`: entry points for the fuzz targets and the randomized test.
 //! - `error`: `ProtocolError` and the MySQL error numbers it maps to.
 //!
 //! Wire code follows the Packet/Repr split: `wire::Reader` is the
@@ -21,6 +22,7 @@ pub mod command;
 pub mod connection;
 pub mod error;
 pub mod flags;
+pub mod fuzzing;
 pub mod handshake;
 pub mod packet;
 pub mod response;
