@@ -148,13 +148,21 @@ impl ConnectionPhase {
         store: &dyn CredentialStore,
     ) -> Result<HandshakeStep, ProtocolError> {
         let state = std::mem::replace(&mut self.state, State::Finished);
-        match state {
+        let step = match state {
             State::AwaitingResponse => self.on_response(payload, store),
             State::AwaitingSwitchResponse(pending) => self.verify(pending, payload),
             State::Finished => Err(ProtocolError::UnexpectedPacket {
                 state: state.name(),
             }),
+        };
+        if let Err(error) = &step {
+            // Refused clients are routine; the caller sends the ERR.
+            log::debug!(
+                "connection {}: handshake refused: {error}",
+                self.connection_id
+            );
         }
+        step
     }
 
     fn on_response(
@@ -357,7 +365,7 @@ mod tests {
             panic!("response should decode");
         };
         let step = phase
-            .on_packet(payload, &accounts())
+            .on_packet(&payload, &accounts())
             .expect("authenticates");
         let HandshakeStep::Authenticated {
             client,

@@ -187,21 +187,41 @@ impl ProtocolError {
         }
     }
 
-    /// Whether the connection must be closed after reporting this error: the
-    /// byte stream or the handshake can no longer be trusted.
+    /// Whether the connection must be closed after reporting this error:
+    /// the byte stream, the handshake or the packet's structure can no
+    /// longer be trusted (garbage after the handshake closes, as MySQL's
+    /// ER_MALFORMED_PACKET does). Unknown commands, bad statement arguments
+    /// and our own encoding errors leave the connection usable.
     pub fn closes_connection(&self) -> bool {
         use ProtocolError as E;
-        matches!(
-            self,
-            E::SequenceMismatch { .. }
-                | E::PacketTooLarge { .. }
-                | E::TlsNotSupported
-                | E::ClientTooOld { .. }
-                | E::AccessDenied { .. }
-                | E::FullAuthenticationUnsupported { .. }
-                | E::AuthSwitchUnsupported { .. }
-                | E::UnexpectedPacket { .. }
-        )
+        match self {
+            E::UnknownCommand { .. }
+            | E::UnknownSetOption { .. }
+            | E::UnknownParameterType { .. }
+            | E::ParameterCountMismatch { .. }
+            | E::ParameterTypesMissing
+            | E::NulInString { .. }
+            | E::ValueDoesNotFitColumn { .. }
+            | E::RowWidthMismatch { .. } => false,
+            E::Truncated { .. }
+            | E::BadLenencPrefix { .. }
+            | E::UnexpectedNull { .. }
+            | E::MissingNul { .. }
+            | E::TrailingBytes { .. }
+            | E::NotUtf8 { .. }
+            | E::SequenceMismatch { .. }
+            | E::PacketTooLarge { .. }
+            | E::TlsNotSupported
+            | E::ClientTooOld { .. }
+            | E::AccessDenied { .. }
+            | E::FullAuthenticationUnsupported { .. }
+            | E::AuthSwitchUnsupported { .. }
+            | E::UnexpectedPacket { .. }
+            | E::EmptyCommand
+            | E::BadTemporalLength { .. }
+            | E::BadBindFlag { .. }
+            | E::BadParameterSetCount { .. } => true,
+        }
     }
 }
 
@@ -234,6 +254,7 @@ mod tests {
             max_allowed_packet_bytes: 4,
         };
         assert_eq!(too_large.mysql_error().code, 1153);
-        assert!(!ProtocolError::EmptyCommand.closes_connection());
+        assert!(ProtocolError::EmptyCommand.closes_connection());
+        assert!(!ProtocolError::UnknownCommand { code: 0x20 }.closes_connection());
     }
 }

@@ -38,7 +38,7 @@ pub fn packet_decoder(data: &[u8]) {
             }) => {
                 assert!(payload.len() <= max.bytes() as usize);
                 assert!(consumed_bytes <= buffered.len());
-                let _ = Command::parse(payload, CapabilityFlags::SERVER_DEFAULT);
+                let _ = Command::parse(&payload, CapabilityFlags::SERVER_DEFAULT);
                 buffered.drain(..consumed_bytes);
             }
             Ok(Decoded::NeedMore {

@@ -12,6 +12,13 @@
 //! client sent: a length is checked against `max_allowed_packet` before we
 //! wait for its bytes, and the reassembly buffer only grows by bytes that
 //! actually arrived.
+//!
+//! A decoded payload borrows only the input buffer (or, for a reassembled
+//! 16 MiB+ payload, is handed over as an owned buffer), never the codec, so
+//! the caller can write responses through the same codec while it still
+//! holds the payload.
+
+use std::borrow::Cow;
 
 use super::error::ProtocolError;
 
@@ -62,7 +69,7 @@ pub enum Decoded<'a> {
     /// A whole payload. Drop `consumed_bytes` from the front of the input once
     /// done with `payload`.
     Packet {
-        payload: &'a [u8],
+        payload: Cow<'a, [u8]>,
         consumed_bytes: usize,
     },
 }
@@ -79,16 +86,10 @@ pub struct PacketStart {
 pub struct PacketCodec {
     max_allowed_packet: MaxAllowedPacket,
     sequence_id: u8,
-    /// Fragments of a payload of 0xffffff bytes or more, concatenated.
+    /// Fragments of a payload of 0xffffff bytes or more, concatenated;
+    /// handed to the caller when the last fragment arrives.
     reassembly: Vec<u8>,
-    /// `reassembly` holds a payload already returned; clear it on the next call.
-    reassembly_returned: bool,
 }
-
-/// Reassembly buffers above this are released after use rather than kept
-/// for the next packet, so one large packet does not pin memory for the
-/// life of the connection.
-const REASSEMBLY_CAPACITY_KEPT_BYTES: usize = 1 << 20;
 
 impl PacketCodec {
     pub fn new(max_allowed_packet: MaxAllowedPacket) -> Self {
@@ -96,7 +97,6 @@ impl PacketCodec {
             max_allowed_packet,
             sequence_id: 0,
             reassembly: Vec::new(),
-            reassembly_returned: false,
         }
     }
 
@@ -118,14 +118,7 @@ impl PacketCodec {
     ///
     /// Errors (`SequenceMismatch`, `PacketTooLarge`) mean the stream can no
     /// longer be trusted: send an ERR and close the connection.
-    pub fn decode<'a>(&'a mut self, input: &'a [u8]) -> Result<Decoded<'a>, ProtocolError> {
-        if self.reassembly_returned {
-            self.reassembly_returned = false;
-            self.reassembly.clear();
-            if self.reassembly.capacity() > REASSEMBLY_CAPACITY_KEPT_BYTES {
-                self.reassembly = Vec::new();
-            }
-        }
+    pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<Decoded<'a>, ProtocolError> {
         let mut consumed_bytes = 0;
         loop {
             let rest = input.get(consumed_bytes..).unwrap_or_default();
@@ -165,14 +158,13 @@ impl PacketCodec {
             }
             if self.reassembly.is_empty() {
                 return Ok(Decoded::Packet {
-                    payload: fragment,
+                    payload: Cow::Borrowed(fragment),
                     consumed_bytes,
                 });
             }
             self.reassembly.extend_from_slice(fragment);
-            self.reassembly_returned = true;
             return Ok(Decoded::Packet {
-                payload: &self.reassembly,
+                payload: Cow::Owned(std::mem::take(&mut self.reassembly)),
                 consumed_bytes,
             });
         }
@@ -252,7 +244,7 @@ mod tests {
         assert_eq!(
             decoder.decode(&bytes),
             Ok(Decoded::Packet {
-                payload: &[0x01],
+                payload: Cow::Borrowed(&[0x01][..]),
                 consumed_bytes: 5
             })
         );
@@ -288,7 +280,7 @@ mod tests {
         assert_eq!(
             decoder.decode(&bytes),
             Ok(Decoded::Packet {
-                payload: b"abc",
+                payload: Cow::Borrowed(&b"abc"[..]),
                 consumed_bytes: 7
             })
         );
@@ -307,7 +299,7 @@ mod tests {
         assert_eq!(
             decoder.decode(&bytes[5..]),
             Ok(Decoded::Packet {
-                payload: &[0x01],
+                payload: Cow::Borrowed(&[0x01][..]),
                 consumed_bytes: 5
             })
         );
@@ -399,7 +391,11 @@ mod tests {
                 panic!("reassembled packet expected, got {decoded:?}");
             };
             assert_eq!(consumed_bytes, wire.len() - second_header);
-            assert!(got == &payload[..]);
+            assert!(
+                matches!(got, Cow::Owned(_)),
+                "reassembled payloads are handed over"
+            );
+            assert!(got[..] == payload[..]);
         }
         // Fragments that add up past the limit are refused.
         let mut decoder = PacketCodec::new(MaxAllowedPacket::new(0xff_ffff).expect("in range"));

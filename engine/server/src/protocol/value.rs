@@ -388,8 +388,10 @@ pub fn write_text_value(out: &mut Vec<u8>, value: &Value<'_>) {
     let _ = match *value {
         Value::Int(v) => write!(out, "{v}"),
         Value::UInt(v) => write!(out, "{v}"),
-        Value::Float(v) => write_float(out, f64::from(v), v.abs() >= 1e15 || tiny(f64::from(v))),
-        Value::Double(v) => write_float(out, v, v.abs() >= 1e15 || tiny(v)),
+        // Each type's own shortest form: 0.1f32 prints "0.1", not f64's
+        // 0.10000000149011612.
+        Value::Float(v) => write_float(out, v, v.abs() >= 1e15 || (v != 0.0 && v.abs() < 1e-4)),
+        Value::Double(v) => write_float(out, v, v.abs() >= 1e15 || (v != 0.0 && v.abs() < 1e-4)),
         Value::Date(d) => write!(out, "{:04}-{:02}-{:02}", d.year, d.month, d.day),
         Value::DateTime(dt) => {
             let d = dt.date;
@@ -413,13 +415,13 @@ pub fn write_text_value(out: &mut Vec<u8>, value: &Value<'_>) {
     out[prefix_offset] = text_bytes as u8;
 }
 
-fn tiny(v: f64) -> bool {
-    v != 0.0 && v.abs() < 1e-4
-}
-
-fn write_float(out: &mut Vec<u8>, v: f64, exponent: bool) -> std::io::Result<()> {
+fn write_float<F: std::fmt::Display + std::fmt::LowerExp>(
+    out: &mut Vec<u8>,
+    v: F,
+    exponent: bool,
+) -> std::io::Result<()> {
     use std::io::Write;
-    if exponent && v.is_finite() {
+    if exponent {
         write!(out, "{v:e}")
     } else {
         write!(out, "{v}")
@@ -659,7 +661,7 @@ mod tests {
     // fixed bytes.
     #[test]
     fn text_values_fixed_bytes() {
-        let cases: [(Value<'static>, &[u8]); 13] = [
+        let cases: [(Value<'static>, &[u8]); 14] = [
             (Value::Null, b"\xfb"),
             (Value::Int(-42), b"\x03-42"),
             (Value::UInt(u64::MAX), b"\x1418446744073709551615"),
@@ -668,6 +670,7 @@ mod tests {
             (Value::Double(1e20), b"\x041e20"),
             (Value::Double(-1.5e-7), b"\x07-1.5e-7"),
             (Value::Float(0.5), b"\x030.5"),
+            (Value::Float(0.1), b"\x030.1"),
             (Value::Decimal(b"12.50"), b"\x0512.50"),
             (
                 Value::Date(Date {
