@@ -54,7 +54,8 @@
 //! }
 //!
 //! # fn main() -> Result<(), ProtocolError> {
-//! let mut codec = PacketCodec::new(MaxAllowedPacket::DEFAULT);
+//! // Tight limit until the client has authenticated.
+//! let mut codec = PacketCodec::new(MaxAllowedPacket::HANDSHAKE);
 //! let scramble = Scramble::from_random([7; 20]); // from the caller's RNG
 //! let mut phase = ConnectionPhase::new(ServerGreeting::default(), 1, scramble);
 //! let mut to_client = Vec::new();
@@ -110,7 +111,8 @@
 //!     from_client.drain(..consumed_bytes);
 //! };
 //!
-//! // Command phase: each command starts a new sequence.
+//! // Command phase: the configured limit; each command starts a new sequence.
+//! codec.set_max_allowed_packet(MaxAllowedPacket::DEFAULT);
 //! let caps = client.capabilities;
 //! client_codec.start_command();
 //! let mut query = Vec::new();

@@ -35,6 +35,10 @@ impl MaxAllowedPacket {
     pub const BYTES_MIN: u32 = 1024;
     pub const BYTES_MAX: u32 = 1 << 30;
     pub const DEFAULT: Self = Self(64 << 20);
+    /// A tighter limit for the connection phase, before the client has
+    /// authenticated: a HandshakeResponse41 is its fixed fields, names, a
+    /// 32-byte auth response and at most 64 KiB of connection attributes.
+    pub const HANDSHAKE: Self = Self(128 << 10);
 
     /// `None` outside MySQL's range (1024 ..= 1 GiB).
     pub const fn new(bytes: u32) -> Option<Self> {
@@ -102,6 +106,12 @@ impl PacketCodec {
 
     pub fn max_allowed_packet(&self) -> MaxAllowedPacket {
         self.max_allowed_packet
+    }
+
+    /// Change the limit for packets not yet started, e.g. from `HANDSHAKE`
+    /// to the configured one once the client has authenticated.
+    pub fn set_max_allowed_packet(&mut self, max_allowed_packet: MaxAllowedPacket) {
+        self.max_allowed_packet = max_allowed_packet;
     }
 
     /// The sequence id the next packet (in either direction) carries.
@@ -339,6 +349,18 @@ mod tests {
                 more_bytes_min: 1024,
                 ..
             })
+        ));
+        // The limit can be raised after the handshake.
+        let mut decoder = PacketCodec::new(MaxAllowedPacket::HANDSHAKE);
+        let header = [0x01, 0x00, 0x02, 0x00]; // 128 KiB + 1
+        assert!(matches!(
+            decoder.decode(&header),
+            Err(ProtocolError::PacketTooLarge { .. })
+        ));
+        decoder.set_max_allowed_packet(MaxAllowedPacket::DEFAULT);
+        assert!(matches!(
+            decoder.decode(&header),
+            Ok(Decoded::NeedMore { .. })
         ));
         assert_eq!(MaxAllowedPacket::new(1023), None);
         assert_eq!(MaxAllowedPacket::new((1 << 30) + 1), None);
