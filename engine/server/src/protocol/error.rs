@@ -64,6 +64,12 @@ pub enum ProtocolError {
     NotUtf8 { field: &'static str },
     #[error("{field}: contains a NUL byte, so it cannot be sent NUL-terminated")]
     NulInString { field: &'static str },
+    #[error("{field}: {length_bytes} bytes do not fit its {max_bytes}-byte limit")]
+    FieldTooLong {
+        field: &'static str,
+        length_bytes: usize,
+        max_bytes: usize,
+    },
 
     // --- framing -------------------------------------------------------
     #[error("packet sequence id {found}, expected {expected}")]
@@ -182,6 +188,7 @@ impl ProtocolError {
             }
             E::UnknownCommand { .. } => codes::ER_UNKNOWN_COM_ERROR,
             E::NulInString { .. }
+            | E::FieldTooLong { .. }
             | E::ValueDoesNotFitColumn { .. }
             | E::RowWidthMismatch { .. } => codes::ER_UNKNOWN_ERROR,
         }
@@ -201,6 +208,7 @@ impl ProtocolError {
             | E::ParameterCountMismatch { .. }
             | E::ParameterTypesMissing
             | E::NulInString { .. }
+            | E::FieldTooLong { .. }
             | E::ValueDoesNotFitColumn { .. }
             | E::RowWidthMismatch { .. } => false,
             E::Truncated { .. }

@@ -278,10 +278,13 @@ impl HandshakeResponse41<'_> {
         if caps.contains(CapabilityFlags::PLUGIN_AUTH_LENENC_CLIENT_DATA) {
             wire::put_lenenc_bytes(out, self.auth_response);
         } else if caps.contains(CapabilityFlags::SECURE_CONNECTION) {
-            let length =
-                u8::try_from(self.auth_response.len()).map_err(|_| ProtocolError::NulInString {
+            let length = u8::try_from(self.auth_response.len()).map_err(|_| {
+                ProtocolError::FieldTooLong {
                     field: "auth response",
-                })?;
+                    length_bytes: self.auth_response.len(),
+                    max_bytes: usize::from(u8::MAX),
+                }
+            })?;
             out.push(length);
             out.extend_from_slice(self.auth_response);
         } else {
@@ -529,7 +532,7 @@ mod tests {
         response.emit(&mut payload).expect("encodable");
         assert_eq!(
             ClientHandshake::parse(&payload),
-            Ok(ClientHandshake::Response(response))
+            Ok(ClientHandshake::Response(response.clone()))
         );
         // Cuts that end inside a field are errors; cuts at the end of an
         // optional trailing field parse as a response without it.
@@ -541,6 +544,19 @@ mod tests {
         }
         // After the auth response, after the database, after the plugin name.
         assert_eq!(accepted_cuts, 3);
+        let long_auth = [1; 256];
+        let one_byte_length = HandshakeResponse41 {
+            capabilities: CapabilityFlags::PROTOCOL_41 | CapabilityFlags::SECURE_CONNECTION,
+            auth_response: &long_auth,
+            ..response.clone()
+        };
+        assert!(matches!(
+            one_byte_length.emit(&mut Vec::new()),
+            Err(ProtocolError::FieldTooLong {
+                length_bytes: 256,
+                ..
+            })
+        ));
         let mut trailing = payload.clone();
         trailing.push(0);
         assert!(ClientHandshake::parse(&trailing).is_err());
