@@ -3,6 +3,7 @@
 //! fresh Debian machine needs nothing but `cargo xtask run` / `cargo xtask test`.
 //! `println!` is allowed here and nowhere in the server (STYLE 3.8).
 
+mod deps;
 mod util;
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  deps      install the Debian packages the project needs (only those missing)
   test      everything CI checks: fmt, clippy, the workspace's tests
   help      this text
 ";
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let result = match command.as_str() {
+        "deps" => deps::deps(rest),
         "test" => test(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
