@@ -4,6 +4,8 @@
 //! `println!` is allowed here and nowhere in the server (STYLE 3.8).
 
 mod deps;
+mod image;
+mod newc;
 mod util;
 
 use std::process::ExitCode;
@@ -13,6 +15,7 @@ usage: cargo xtask <command>
 
 commands:
   deps      install the Debian packages the project needs (only those missing)
+  image     build the PXE bundle in target/image (kernel, initramfs, boot.ipxe, manifest)
   test      everything CI checks: fmt, clippy, the workspace's tests
   help      this text
 ";
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match command.as_str() {
         "deps" => deps::deps(rest),
+        "image" => image::image(rest),
         "test" => test(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -99,11 +99,11 @@ pub fn run() -> ! {
     };
     log::set_max_level(config.log);
     install_panic_action(config.panic);
-    let status = Arc::new(Status::new(config.role.as_str(), "appliance"));
-    status.stage("config");
     if let Err(e) = nix::unistd::sethostname(&config.hostname) {
         log::warn!("setting host name {}: {e}", config.hostname);
     }
+    let status = Arc::new(Status::new(config.role.as_str(), "appliance"));
+    status.stage("config");
     load_modules(&config.modules);
     status.stage("modules");
     reserve_hugepages(config.hugepages);

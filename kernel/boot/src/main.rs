@@ -19,6 +19,7 @@ use config::Config;
 const USAGE: &str = "\
 usage: floe serve [--config floe.toml] [--KEY VALUE ...]   hosted mode
        floe config-keys                                   the boot-config keys (Markdown)
+       floe config-default KEY                            one key's default (used by xtask image)
        floe --version
 
 Keys come from the schema (floe config-keys): --metrics-listen 127.0.0.1:9104 is
@@ -40,6 +41,19 @@ fn main() -> ExitCode {
             println_stdout(config::keys_markdown().trim_end());
             ExitCode::SUCCESS
         }
+        Some("config-default") => match args
+            .get(1)
+            .and_then(|name| config::KEYS.iter().find(|key| key.name == name))
+        {
+            Some(key) => {
+                println_stdout(key.default);
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("floe: config-default needs one of: floe config-keys");
+                ExitCode::from(2)
+            }
+        },
         Some("serve") => serve(&args[1..]),
         Some("help") | Some("--help") | Some("-h") => {
             println_stdout(USAGE);
