@@ -24,7 +24,6 @@ use crate::util::{self, workspace_root};
 pub const BASE_CMDLINE: &str = "console=ttyS0,115200 intel_iommu=on panic=-1";
 
 /// What `image` produced, for the scenarios that boot it.
-#[allow(dead_code)] // read by the qemu scenarios (next commit)
 pub struct Image {
     pub dir: PathBuf,
     pub vmlinuz: PathBuf,

@@ -6,6 +6,7 @@
 mod deps;
 mod image;
 mod newc;
+mod qemu;
 mod util;
 
 use std::process::ExitCode;
@@ -16,6 +17,8 @@ usage: cargo xtask <command>
 commands:
   deps      install the Debian packages the project needs (only those missing)
   image     build the PXE bundle in target/image (kernel, initramfs, boot.ipxe, manifest)
+  qemu S    build the image and run scenario S from qemu/ (boot, pxe, run)
+  run       deps + image + boot interactively; Ctrl-C powers the VM off
   test      everything CI checks: fmt, clippy, the workspace's tests
   help      this text
 ";
@@ -30,6 +33,8 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "deps" => deps::deps(rest),
         "image" => image::image(rest),
+        "qemu" => qemu::qemu(rest),
+        "run" => run(rest),
         "test" => test(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
@@ -44,6 +49,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// deps + image + the `run` scenario, until Ctrl-C.
+fn run(args: &[String]) -> Result<(), String> {
+    if !args.is_empty() {
+        return Err(format!("run takes no arguments, got {args:?}"));
+    }
+    deps::deps(&[])?;
+    let scenario = qemu::load("run")?;
+    let image = image::build()?;
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(
+        signal_hook::consts::SIGINT,
+        std::sync::Arc::clone(&interrupted),
+    )
+    .map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
+    qemu::run_scenario("run", &scenario, &image, Some(&interrupted))
 }
 
 /// Everything CI checks, in order of cost: formatting, lints, then tests.
