@@ -239,8 +239,20 @@ pub fn build() -> Result<Image, String> {
     let modules: Vec<String> = modules_text.trim().split(',').map(str::to_string).collect();
 
     println!("==> resolving the kernel through linux-image-amd64");
-    let abi = kernel_abi()?;
-    let (root, kernel_version) = kernel_root(&abi)?;
+    let mut abi = kernel_abi()?;
+    let (root, kernel_version) = match kernel_root(&abi) {
+        Ok(found) => found,
+        Err(first) => {
+            // Stale package lists can name a version the mirror has
+            // dropped: refresh them once and resolve again.
+            println!("    {first}\n    refreshing the package lists and retrying once");
+            let mut update = Command::new("apt-get");
+            update.args(["update", "-q"]);
+            util::step("apt-get update", update)?;
+            abi = kernel_abi()?;
+            kernel_root(&abi)?
+        }
+    };
     println!("    kernel {abi} (package {kernel_version})");
     let (order, module_files) = module_order(&root, &abi, &modules)?;
     let libraries = shared_libraries(&floe)?;

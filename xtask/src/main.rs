@@ -68,11 +68,13 @@ fn run(args: &[String]) -> Result<(), String> {
     qemu::run_scenario("run", &scenario, &image, Some(&interrupted))
 }
 
-/// Everything CI checks, in order of cost: formatting, lints, then tests.
+/// Everything CI checks, in order of cost: formatting, lints, unit tests,
+/// then the Debian packages, the image and the QEMU scenarios.
 fn test(args: &[String]) -> Result<(), String> {
     if !args.is_empty() {
         return Err(format!("test takes no arguments, got {args:?}"));
     }
+    let started = std::time::Instant::now();
     util::step(
         "cargo fmt --check",
         util::cargo(&["fmt", "--all", "--check"]),
@@ -92,5 +94,18 @@ fn test(args: &[String]) -> Result<(), String> {
         "cargo test",
         util::cargo(&["test", "--workspace", "--release"]),
     )?;
+    deps::deps(&[])?;
+    let image = image::build()?;
+    for name in QEMU_TEST_SCENARIOS {
+        let scenario = qemu::load(name)?;
+        qemu::run_scenario(name, &scenario, &image, None)?;
+    }
+    println!(
+        "==> xtask test: all passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
+
+/// The scenarios `cargo xtask test` runs (run.toml is interactive).
+const QEMU_TEST_SCENARIOS: &[&str] = &["boot", "pxe"];
