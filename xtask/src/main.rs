@@ -68,13 +68,16 @@ fn run(args: &[String]) -> Result<(), String> {
     qemu::run_scenario("run", &scenario, &image, Some(&interrupted))
 }
 
-/// Everything CI checks, in order of cost: formatting, lints, unit tests,
-/// then the Debian packages, the image and the QEMU scenarios.
+/// Everything CI checks: the Debian packages, then in order of cost
+/// formatting, lints, unit tests, the image and the QEMU scenarios.
 fn test(args: &[String]) -> Result<(), String> {
     if !args.is_empty() {
         return Err(format!("test takes no arguments, got {args:?}"));
     }
     let started = std::time::Instant::now();
+    // First: crates that build against system libraries (bindgen needs
+    // libclang and the verbs headers) need the packages before clippy.
+    deps::deps(&[])?;
     util::step(
         "cargo fmt --check",
         util::cargo(&["fmt", "--all", "--check"]),
@@ -94,7 +97,6 @@ fn test(args: &[String]) -> Result<(), String> {
         "cargo test",
         util::cargo(&["test", "--workspace", "--release"]),
     )?;
-    deps::deps(&[])?;
     let image = image::build()?;
     for name in QEMU_TEST_SCENARIOS {
         let scenario = qemu::load(name)?;

@@ -70,6 +70,10 @@ pub struct Boot {
     pub expect_boot_count: u64,
     pub bench: String,
     pub ready_timeout_s: u64,
+    /// If set, this boot must refuse: the console shows this text, then the
+    /// kernel's "System halted", and QEMU is still running (halted, not
+    /// rebooting or panicking).
+    pub expect_console: Option<String>,
 }
 
 pub fn load(name: &str) -> Result<Scenario, String> {
@@ -359,6 +363,36 @@ fn wait_exit(vm: &mut Vm, deadline: Instant) -> bool {
     }
 }
 
+/// Waits until the serial log holds every one of `texts`, in any order.
+fn wait_console(vm: &mut Vm, texts: &[&str], boot: &Boot, deadline: Instant) -> Result<(), String> {
+    loop {
+        let log = std::fs::read(&vm.serial_log).unwrap_or_default();
+        let log = String::from_utf8_lossy(&log);
+        let missing: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|text| !log.contains(text))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = vm.child.try_wait() {
+            return Err(format!(
+                "QEMU exited ({status}) before the console showed {missing:?}; see {}",
+                vm.serial_log.display()
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "console did not show {missing:?} within {} s; see {}",
+                boot.ready_timeout_s,
+                vm.serial_log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Waits for /health to say ready with the expected boot count; returns
 /// the JSON. Fails early if QEMU exits.
 fn wait_ready(
@@ -454,6 +488,24 @@ pub fn run_scenario(
         };
         let boot_started = Instant::now();
         let mut vm = start_vm(scenario, name, index, boot, image, &ports)?;
+        if let Some(expected) = &boot.expect_console {
+            wait_console(
+                &mut vm,
+                &[expected.as_str(), "reboot: System halted"],
+                boot,
+                limit(Duration::from_secs(boot.ready_timeout_s)),
+            )
+            .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
+            let halted_s = boot_started.elapsed().as_secs_f64();
+            println!(
+                "==> {name} boot {}: refused and halted after {halted_s:.1} s",
+                index + 1
+            );
+            println!("BENCH name={} value={halted_s:.2} unit=s", boot.bench);
+            // Halted, not gone: a reboot or a panic would have ended QEMU
+            // (-no-reboot). The guard kills it.
+            continue;
+        }
         let health = wait_ready(
             &mut vm,
             ports.metrics,
