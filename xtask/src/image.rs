@@ -194,6 +194,46 @@ fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(libraries)
 }
 
+/// libibverbs loads its providers with dlopen, as the
+/// /etc/libibverbs.d/*.driver files name them, so ldd cannot see them.
+/// When floe links libibverbs, the image carries every provider Debian
+/// installed (rxe among them, for soft-RoCE in QEMU), their .driver files,
+/// and the libraries the providers link (added to `libraries`). Returns
+/// the provider and .driver files. Nothing today: floe does not link
+/// libibverbs until drivers/rdma lands.
+fn verbs_providers(libraries: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
+    let links_verbs = libraries.iter().any(|library| {
+        library
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("libibverbs.so"))
+    });
+    if !links_verbs {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for dir in ["/etc/libibverbs.d", "/usr/lib/x86_64-linux-gnu/libibverbs"] {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("{dir}: {e} (cargo xtask deps installs ibverbs-providers)"))?;
+        for entry in entries.flatten() {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    for provider in files
+        .iter()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "so"))
+    {
+        for library in shared_libraries(provider)? {
+            if !libraries.contains(&library) {
+                libraries.push(library);
+            }
+        }
+    }
+    println!("    libibverbs: {} provider and driver files", files.len());
+    Ok(files)
+}
+
 fn git_revision() -> String {
     let head = Command::new("git")
         .args(["rev-parse", "HEAD"])
@@ -255,7 +295,8 @@ pub fn build() -> Result<Image, String> {
     };
     println!("    kernel {abi} (package {kernel_version})");
     let (order, module_files) = module_order(&root, &abi, &modules)?;
-    let libraries = shared_libraries(&floe)?;
+    let mut libraries = shared_libraries(&floe)?;
+    let verbs_files = verbs_providers(&mut libraries)?;
 
     println!(
         "==> packing the initramfs: floe, {} libraries, {} modules",
@@ -299,6 +340,9 @@ pub fn build() -> Result<Image, String> {
         // ldd names the path the loader looks for; copy the file it
         // resolves to under that name.
         files.push((library.clone(), read(library)?, 0o755));
+    }
+    for file in &verbs_files {
+        files.push((file.clone(), read(file)?, 0o644));
     }
     for module in &module_files {
         let inside = module.strip_prefix("/").unwrap_or(module);
@@ -396,4 +440,33 @@ pub fn build() -> Result<Image, String> {
         vmlinuz,
         initramfs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Anything linking libibverbs (here the rxe provider itself) brings the
+    // providers, their .driver files and their libraries into the image.
+    // Needs ibverbs-providers: `cargo xtask deps` (xtask test runs it first).
+    #[test]
+    fn verbs_users_bring_their_providers() {
+        let rxe = Path::new("/usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav34.so");
+        assert!(
+            rxe.exists(),
+            "{} missing: run cargo xtask deps",
+            rxe.display()
+        );
+        let mut libraries = shared_libraries(rxe).expect("ldd");
+        let before = libraries.len();
+        let files = verbs_providers(&mut libraries).expect("providers");
+        assert!(
+            files.contains(&PathBuf::from("/etc/libibverbs.d/rxe.driver")),
+            "{files:?}"
+        );
+        assert!(files.contains(&rxe.to_path_buf()), "{files:?}");
+        assert!(libraries.len() >= before);
+        let mut none = vec![PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6")];
+        assert!(verbs_providers(&mut none).expect("no verbs").is_empty());
+    }
 }
