@@ -18,6 +18,10 @@
 //! | 60 | 4 | CRC32C of bytes 0..60 |
 //!
 //! The rest of the block is zero. Written with one 4 KiB write and fsync.
+//! Device assumption: writes are atomic per sector (NVMe guarantees at
+//! least one LBA). The 64 header bytes sit in sector 0, so a power cut
+//! during the boot-count update leaves the old or the new header, never a
+//! mix that would fail its CRC.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
