@@ -110,4 +110,4 @@ fn test(args: &[String]) -> Result<(), String> {
 }
 
 /// The scenarios `cargo xtask test` runs (run.toml is interactive).
-const QEMU_TEST_SCENARIOS: &[&str] = &["boot", "pxe"];
+const QEMU_TEST_SCENARIOS: &[&str] = &["boot", "pxe", "badconfig"];

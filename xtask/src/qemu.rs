@@ -136,6 +136,7 @@ struct Vm {
     child: Child,
     qmp_path: PathBuf,
     serial_log: PathBuf,
+    qemu_log: PathBuf,
     echo_stop: Arc<AtomicBool>,
     echo: Option<std::thread::JoinHandle<()>>,
 }
@@ -200,6 +201,9 @@ fn start_vm(
     let serial_log = dir.join(format!("{name}.{index}.serial.log"));
     let _ = std::fs::remove_file(&qmp_path);
     let _ = std::fs::remove_file(&serial_log);
+    let qemu_log = dir.join(format!("{name}.{index}.qemu.log"));
+    let qemu_log_file =
+        std::fs::File::create(&qemu_log).map_err(|e| format!("{}: {e}", qemu_log.display()))?;
     let machine = &scenario.machine;
     let accel = if std::env::var("FLOE_KVM").as_deref() == Ok("1") {
         "kvm"
@@ -266,6 +270,7 @@ fn start_vm(
             &format!("unix:{},server=on,wait=off", qmp_path.display()),
         ])
         .stdin(Stdio::null())
+        .stderr(qemu_log_file)
         // Its own process group: the terminal's Ctrl-C reaches only us, and
         // we power the VM off in order.
         .process_group(0);
@@ -279,6 +284,7 @@ fn start_vm(
         child,
         qmp_path,
         serial_log,
+        qemu_log,
         echo_stop,
         echo,
     })
@@ -288,7 +294,7 @@ fn start_vm(
 fn get_health(port: u16) -> Option<serde_json::Value> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     stream
         .write_all(b"GET /health HTTP/1.0\r\nHost: floe\r\n\r\n")
         .ok()?;
@@ -378,7 +384,10 @@ fn wait_console(vm: &mut Vm, texts: &[&str], boot: &Boot, deadline: Instant) -> 
         }
         if let Ok(Some(status)) = vm.child.try_wait() {
             return Err(format!(
-                "QEMU exited ({status}) before the console showed {missing:?}; see {}",
+                "QEMU exited ({status}) before the console showed {missing:?}: {}; see {}",
+                std::fs::read_to_string(&vm.qemu_log)
+                    .unwrap_or_default()
+                    .trim(),
                 vm.serial_log.display()
             ));
         }
@@ -417,7 +426,10 @@ fn wait_ready(
         }
         if let Ok(Some(status)) = vm.child.try_wait() {
             return Err(format!(
-                "QEMU exited ({status}) before /health was ready; see {}",
+                "QEMU exited ({status}) before /health was ready: {}; see {}",
+                std::fs::read_to_string(&vm.qemu_log)
+                    .unwrap_or_default()
+                    .trim(),
                 vm.serial_log.display()
             ));
         }
@@ -430,6 +442,50 @@ fn wait_ready(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Starts QEMU on ports free a moment ago. Another process can take one
+/// in between; QEMU then exits at once naming the forward, and we retry
+/// with new ports (bounded), rather than fail the scenario on a race.
+fn start_with_free_ports(
+    scenario: &Scenario,
+    name: &str,
+    index: usize,
+    boot: &Boot,
+    image: &Image,
+) -> Result<(Vm, Ports, Instant), String> {
+    const ATTEMPTS_MAX: u32 = 3;
+    for attempt in 1..=ATTEMPTS_MAX {
+        let ports = Ports {
+            metrics: free_port()?,
+            sql: free_port()?,
+        };
+        let started = Instant::now();
+        let mut vm = start_vm(scenario, name, index, boot, image, &ports)?;
+        // QMP answers only once QEMU's main loop runs, after every
+        // backend (the port forwards among them) is set up.
+        let answered = qmp(
+            &vm.qmp_path,
+            "query-status",
+            Instant::now() + Duration::from_secs(60),
+        );
+        let Err(qmp_error) = answered else {
+            return Ok((vm, ports, started));
+        };
+        let exited = wait_exit(&mut vm, Instant::now() + Duration::from_secs(10));
+        let log = std::fs::read_to_string(&vm.qemu_log).unwrap_or_default();
+        if exited && log.contains("forward") && attempt < ATTEMPTS_MAX {
+            println!(
+                "==> QEMU could not forward a port ({}); retrying with new ports",
+                log.trim()
+            );
+            continue;
+        }
+        return Err(format!("QEMU did not start: {qmp_error}: {}", log.trim()));
+    }
+    Err(format!(
+        "{name}: no free ports after {ATTEMPTS_MAX} attempts"
+    ))
 }
 
 fn prepare_disk(scenario: &Scenario) -> Result<PathBuf, String> {
@@ -482,12 +538,8 @@ pub fn run_scenario(
     prepare_disk(scenario)?;
     let mut disk_id: Option<String> = None;
     for (index, boot) in scenario.boots.iter().enumerate() {
-        let ports = Ports {
-            metrics: free_port()?,
-            sql: free_port()?,
-        };
-        let boot_started = Instant::now();
-        let mut vm = start_vm(scenario, name, index, boot, image, &ports)?;
+        let (mut vm, ports, boot_started) =
+            start_with_free_ports(scenario, name, index, boot, image)?;
         if let Some(expected) = &boot.expect_console {
             wait_console(
                 &mut vm,
