@@ -77,23 +77,14 @@ pub fn acquire(iface: &str, mac: [u8; 6]) -> Result<Lease, DhcpError> {
             source,
         }
     };
-    let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68))
-        .map_err(io("binding UDP port 68"))?;
-    setsockopt(&socket, sockopt::BindToDevice, &OsString::from(iface)).map_err(|source| {
-        DhcpError::BindToDevice {
-            iface: iface.to_string(),
-            source,
-        }
-    })?;
-    socket
-        .set_broadcast(true)
-        .map_err(io("enabling broadcast"))?;
+    let socket = client_socket(iface)?;
     let xid = random_xid().map_err(io("reading /dev/urandom"))?;
     let started = Instant::now();
 
     let offer = exchange(
         &socket,
         iface,
+        Ipv4Addr::BROADCAST,
         &discover(mac, xid),
         xid,
         "DHCPOFFER",
@@ -112,12 +103,21 @@ pub fn acquire(iface: &str, mac: [u8; 6]) -> Result<Lease, DhcpError> {
     };
     log::info!("dhcp on {iface}: offer of {offered} from {server}");
     let request = request(mac, xid, offered, server);
-    let ack = exchange(&socket, iface, &request, xid, "DHCPACK", started, |reply| {
-        matches!(
-            reply.opts().msg_type(),
-            Some(MessageType::Ack) | Some(MessageType::Nak)
-        )
-    })?;
+    let ack = exchange(
+        &socket,
+        iface,
+        Ipv4Addr::BROADCAST,
+        &request,
+        xid,
+        "DHCPACK",
+        started,
+        |reply| {
+            matches!(
+                reply.opts().msg_type(),
+                Some(MessageType::Ack) | Some(MessageType::Nak)
+            )
+        },
+    )?;
     if ack.opts().msg_type() == Some(MessageType::Nak) {
         return Err(DhcpError::Refused {
             iface: iface.to_string(),
@@ -125,6 +125,90 @@ pub fn acquire(iface: &str, mac: [u8; 6]) -> Result<Lease, DhcpError> {
         });
     }
     lease_from(iface, &ack, server)
+}
+
+/// UDP port 68 bound to `iface`, broadcast allowed.
+fn client_socket(iface: &str) -> Result<UdpSocket, DhcpError> {
+    let io = |action| {
+        move |source| DhcpError::Io {
+            iface: iface.to_string(),
+            action,
+            source,
+        }
+    };
+    let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68))
+        .map_err(io("binding UDP port 68"))?;
+    setsockopt(&socket, sockopt::BindToDevice, &OsString::from(iface)).map_err(|source| {
+        DhcpError::BindToDevice {
+            iface: iface.to_string(),
+            source,
+        }
+    })?;
+    socket
+        .set_broadcast(true)
+        .map_err(io("enabling broadcast"))?;
+    Ok(socket)
+}
+
+/// Renews `lease` (RFC 2131 4.4.5): a REQUEST carrying our address in
+/// ciaddr, unicast to the server that granted it while `rebinding` is
+/// false (T1), broadcast to any server once it is true (T2). Returns the
+/// new lease; the caller applies it and schedules the next renewal.
+pub fn renew(
+    iface: &str,
+    mac: [u8; 6],
+    lease: &Lease,
+    rebinding: bool,
+) -> Result<Lease, DhcpError> {
+    let io = |action| {
+        move |source| DhcpError::Io {
+            iface: iface.to_string(),
+            action,
+            source,
+        }
+    };
+    let socket = client_socket(iface)?;
+    let xid = random_xid().map_err(io("reading /dev/urandom"))?;
+    let message = renewal(mac, xid, lease.address);
+    let destination = if rebinding {
+        Ipv4Addr::BROADCAST
+    } else {
+        lease.server
+    };
+    let reply = exchange(
+        &socket,
+        iface,
+        destination,
+        &message,
+        xid,
+        "DHCPACK",
+        Instant::now(),
+        |reply| {
+            matches!(
+                reply.opts().msg_type(),
+                Some(MessageType::Ack) | Some(MessageType::Nak)
+            )
+        },
+    )?;
+    if reply.opts().msg_type() == Some(MessageType::Nak) {
+        return Err(DhcpError::Refused {
+            iface: iface.to_string(),
+            server: lease.server,
+        });
+    }
+    let server = match reply.opts().get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(server)) => *server,
+        _ => lease.server,
+    };
+    lease_from(iface, &reply, server)
+}
+
+fn renewal(mac: [u8; 6], xid: u32, address: Ipv4Addr) -> Message {
+    let mut message = base_message(mac, xid, MessageType::Request);
+    // Renewing: no broadcast flag (the server answers our address), and
+    // no requested-address or server-id options (RFC 2131 4.3.2).
+    message.set_flags(Flags::default()).set_ciaddr(address);
+    message
 }
 
 fn lease_from(iface: &str, ack: &Message, server: Ipv4Addr) -> Result<Lease, DhcpError> {
@@ -204,9 +288,11 @@ fn request(mac: [u8; 6], xid: u32, address: Ipv4Addr, server: Ipv4Addr) -> Messa
 
 /// Sends `message` and waits for a reply with our `xid` that `accept`s,
 /// retrying with doubling waits up to `ATTEMPTS_MAX` times.
+#[allow(clippy::too_many_arguments)] // one call per DHCP state; a struct would only rename them
 fn exchange(
     socket: &UdpSocket,
     iface: &str,
+    destination: Ipv4Addr,
     message: &Message,
     xid: u32,
     waited_for: &'static str,
@@ -229,7 +315,7 @@ fn exchange(
     let mut buffer = vec![0u8; 1500];
     for _attempt in 0..ATTEMPTS_MAX {
         socket
-            .send_to(&bytes, SocketAddrV4::new(Ipv4Addr::BROADCAST, 67))
+            .send_to(&bytes, SocketAddrV4::new(destination, 67))
             .map_err(io("sending"))?;
         let deadline = Instant::now() + wait;
         for _datagram in 0..DATAGRAMS_PER_WAIT_MAX {
@@ -334,6 +420,22 @@ mod tests {
         assert_eq!(lease.router, Some(server));
         ack.set_yiaddr(Ipv4Addr::UNSPECIFIED);
         assert!(lease_from("eth0", &ack, server).is_err());
+    }
+
+    // A renewal carries our address in ciaddr, asks for unicast, and
+    // names no server or requested address.
+    #[test]
+    fn renewal_request_is_unicast_with_ciaddr() {
+        let address = Ipv4Addr::new(10, 0, 2, 15);
+        let bytes = renewal([2, 0, 0, 0, 0, 1], 7, address)
+            .to_vec()
+            .expect("encode");
+        let decoded = Message::decode(&mut Decoder::new(&bytes)).expect("decode");
+        assert_eq!(decoded.ciaddr(), address);
+        assert!(!decoded.flags().broadcast());
+        assert_eq!(decoded.opts().msg_type(), Some(MessageType::Request));
+        assert!(decoded.opts().get(OptionCode::ServerIdentifier).is_none());
+        assert!(decoded.opts().get(OptionCode::RequestedIpAddress).is_none());
     }
 
     // MAC text parses only in the six-byte colon form.

@@ -478,8 +478,95 @@ fn bring_up_network(config: &Config) -> Result<(), InitError> {
                 control.add_default_route(iface, gateway)?;
                 log::info!("network: default route via {gateway}");
             }
+            spawn_dhcp_renewal(iface.to_string(), mac, lease, config.gw);
         }
         IpConfig::None => {}
+    }
+    Ok(())
+}
+
+/// Keeps a DHCP lease: renews at T1 (half the lease) with the server that
+/// granted it, rebinds with any server from T2 (7/8), and if the lease
+/// runs out anyway, starts over with DISCOVER. A fleet's DHCP server may
+/// hand an expired address to another machine, so this is not optional.
+fn spawn_dhcp_renewal(
+    iface: String,
+    mac: [u8; 6],
+    lease: floe_net::Lease,
+    gw: Option<std::net::Ipv4Addr>,
+) {
+    // No lease time or "infinite" (0xffffffff): nothing to renew.
+    if lease.lease_s == 0 || lease.lease_s == u32::MAX {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("dhcp-renew".to_string())
+        .spawn(move || {
+            let mut lease = lease;
+            loop {
+                let granted = Instant::now();
+                let lease_length = Duration::from_secs(u64::from(lease.lease_s));
+                let t1 = granted + lease_length / 2;
+                let t2 = granted + lease_length * 7 / 8;
+                let expiry = granted + lease_length;
+                std::thread::sleep(t1.saturating_duration_since(Instant::now()));
+                let renewed = loop {
+                    let now = Instant::now();
+                    let attempt = if now >= expiry {
+                        log::error!(
+                            "dhcp on {iface}: lease on {} expired; acquiring a new one",
+                            lease.address
+                        );
+                        floe_net::dhcp::acquire(&iface, mac)
+                    } else {
+                        floe_net::dhcp::renew(&iface, mac, &lease, now >= t2)
+                    };
+                    match attempt {
+                        Ok(renewed) => break renewed,
+                        Err(e) => {
+                            log::warn!("dhcp on {iface}: {e}; retrying");
+                            // RFC 2131 4.4.5: wait half the time left, at least 60 s.
+                            let left = expiry.saturating_duration_since(Instant::now());
+                            std::thread::sleep((left / 2).max(Duration::from_secs(60)));
+                        }
+                    }
+                };
+                if renewed.address != lease.address || renewed.prefix_len != lease.prefix_len {
+                    log::warn!(
+                        "dhcp on {iface}: address moved from {}/{} to {}/{}",
+                        lease.address,
+                        lease.prefix_len,
+                        renewed.address,
+                        renewed.prefix_len
+                    );
+                    if let Err(e) = apply_address(&iface, &renewed, gw) {
+                        log::error!("dhcp on {iface}: applying {}: {e}", renewed.address);
+                    }
+                } else {
+                    log::debug!(
+                        "dhcp on {iface}: lease on {} renewed for {} s",
+                        renewed.address,
+                        renewed.lease_s
+                    );
+                }
+                lease = renewed;
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("dhcp: starting the renewal thread: {e}; the lease will lapse");
+    }
+}
+
+fn apply_address(
+    iface: &str,
+    lease: &floe_net::Lease,
+    gw: Option<std::net::Ipv4Addr>,
+) -> Result<(), floe_net::IfaceError> {
+    let control = floe_net::iface::Control::new()?;
+    control.set_ipv4(iface, lease.address, lease.prefix_len)?;
+    if let Some(gateway) = gw.or(lease.router) {
+        // A new address on the same interface drops its routes; add it back.
+        control.add_default_route(iface, gateway)?;
     }
     Ok(())
 }
