@@ -66,8 +66,13 @@ pub struct Boot {
     /// "kernel" (QEMU loads vmlinuz + initramfs) or "pxe" (iPXE over TFTP).
     pub source: String,
     pub cmdline: String,
-    /// The disk header's boot count /health must report; 0 accepts any.
-    pub expect_boot_count: u64,
+    /// Values /health must report once ready, by JSON pointer
+    /// (`"/disk/boot_count" = 2`).
+    #[serde(default)]
+    pub expect_health: std::collections::BTreeMap<String, toml::Value>,
+    /// Lines GET /metrics must contain once ready.
+    #[serde(default)]
+    pub expect_metrics: Vec<String>,
     pub bench: String,
     pub ready_timeout_s: u64,
     /// If set, this boot must refuse: the console shows this text, then the
@@ -290,21 +295,23 @@ fn start_vm(
     })
 }
 
-/// GET /health through the forward; Some(JSON) once the guest answers.
-fn get_health(port: u16) -> Option<serde_json::Value> {
+/// GET `path` through the forward; Some(body) on a 200 answer.
+fn get_text(port: u16, path: &str) -> Option<String> {
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     stream
-        .write_all(b"GET /health HTTP/1.0\r\nHost: floe\r\n\r\n")
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: floe\r\n\r\n").as_bytes())
         .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.0 200") {
-        return None;
-    }
-    serde_json::from_str(body.trim()).ok()
+    head.starts_with("HTTP/1.0 200").then(|| body.to_string())
+}
+
+/// GET /health through the forward; Some(JSON) once the guest answers.
+fn get_health(port: u16) -> Option<serde_json::Value> {
+    serde_json::from_str(get_text(port, "/health")?.trim()).ok()
 }
 
 /// Sends one QMP command after the capabilities handshake.
@@ -402,8 +409,8 @@ fn wait_console(vm: &mut Vm, texts: &[&str], boot: &Boot, deadline: Instant) -> 
     }
 }
 
-/// Waits for /health to say ready with the expected boot count; returns
-/// the JSON. Fails early if QEMU exits.
+/// Waits for /health to say ready, then checks the boot's expectations;
+/// returns the JSON. Fails early if QEMU exits.
 fn wait_ready(
     vm: &mut Vm,
     port: u16,
@@ -414,12 +421,22 @@ fn wait_ready(
         if let Some(health) = get_health(port) {
             let ready = health["state"] == "ready";
             if ready {
-                let boot_count = health["disk"]["boot_count"].as_u64().unwrap_or(0);
-                if boot.expect_boot_count != 0 && boot_count != boot.expect_boot_count {
-                    return Err(format!(
-                        "/health reports disk boot_count {boot_count}, expected {}: {health}",
-                        boot.expect_boot_count
-                    ));
+                for (pointer, expected) in &boot.expect_health {
+                    let expected = serde_json::to_value(expected).map_err(|e| e.to_string())?;
+                    let found = health.pointer(pointer);
+                    if found != Some(&expected) {
+                        return Err(format!(
+                            "/health {pointer} is {found:?}, expected {expected}: {health}"
+                        ));
+                    }
+                }
+                if !boot.expect_metrics.is_empty() {
+                    let metrics = get_text(port, "/metrics").unwrap_or_default();
+                    for line in &boot.expect_metrics {
+                        if !metrics.lines().any(|found| found == line) {
+                            return Err(format!("/metrics has no line '{line}':\n{metrics}"));
+                        }
+                    }
                 }
                 return Ok(health);
             }

@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,8 @@ pub struct Status {
     pub hostname: String,
     stages: Mutex<Vec<(String, f64)>>,
     disk: Mutex<Option<String>>,
+    disk_boot_count: AtomicU64,
+    hugepages_2m_reserved: AtomicU64,
     state: Mutex<&'static str>,
 }
 
@@ -41,6 +44,8 @@ impl Status {
                 .unwrap_or_default(),
             stages: Mutex::new(Vec::new()),
             disk: Mutex::new(None),
+            disk_boot_count: AtomicU64::new(0),
+            hugepages_2m_reserved: AtomicU64::new(0),
             state: Mutex::new("starting"),
         }
     }
@@ -58,6 +63,40 @@ impl Status {
         if let Ok(mut disk) = self.disk.lock() {
             *disk = Some(json);
         }
+    }
+
+    pub fn set_disk_boot_count(&self, boot_count: u64) {
+        self.disk_boot_count.store(boot_count, Ordering::Relaxed);
+    }
+
+    pub fn set_hugepages_2m_reserved(&self, count: u64) {
+        self.hugepages_2m_reserved.store(count, Ordering::Relaxed);
+    }
+
+    /// Prometheus text format (version 0.0.4).
+    pub fn to_metrics(&self) -> String {
+        let state = self.state.lock().map(|state| *state).unwrap_or("unknown");
+        let mut text = format!(
+            "# HELP floe_up 1 when the role is serving.\n# TYPE floe_up gauge\nfloe_up{{role={}}} {}\n\
+             # HELP floe_uptime_seconds Seconds since floe started.\n# TYPE floe_uptime_seconds gauge\nfloe_uptime_seconds {:.3}\n\
+             # HELP floe_disk_boot_count Boots recorded in the data disk's header.\n# TYPE floe_disk_boot_count gauge\nfloe_disk_boot_count {}\n\
+             # HELP floe_hugepages_2m_reserved 2 MiB huge pages reserved at boot.\n# TYPE floe_hugepages_2m_reserved gauge\nfloe_hugepages_2m_reserved {}\n\
+             # HELP floe_boot_stage_seconds Seconds since the kernel booted when each boot stage finished.\n# TYPE floe_boot_stage_seconds gauge\n",
+            json_string(self.role),
+            u8::from(state == "ready"),
+            self.started.elapsed().as_secs_f64(),
+            self.disk_boot_count.load(Ordering::Relaxed),
+            self.hugepages_2m_reserved.load(Ordering::Relaxed),
+        );
+        if let Ok(stages) = self.stages.lock() {
+            for (name, at_s) in stages.iter() {
+                text.push_str(&format!(
+                    "floe_boot_stage_seconds{{stage={}}} {at_s:.3}\n",
+                    json_string(name)
+                ));
+            }
+        }
+        text
     }
 
     pub fn set_state(&self, state: &'static str) {
@@ -91,7 +130,7 @@ impl Status {
             .unwrap_or_else(|| "null".to_string());
         let state = self.state.lock().map(|state| *state).unwrap_or("unknown");
         format!(
-            "{{\"role\":{},\"mode\":{},\"state\":{},\"uptime_s\":{:.3},\"kernel\":{},\"hostname\":{},\"version\":{},\"disk\":{disk},\"boot\":[{stages}]}}",
+            "{{\"role\":{},\"mode\":{},\"state\":{},\"uptime_s\":{:.3},\"kernel\":{},\"hostname\":{},\"version\":{},\"hugepages_2m_reserved\":{},\"disk\":{disk},\"boot\":[{stages}]}}",
             json_string(self.role),
             json_string(self.mode),
             json_string(state),
@@ -99,6 +138,7 @@ impl Status {
             json_string(&self.kernel),
             json_string(&self.hostname),
             json_string(env!("CARGO_PKG_VERSION")),
+            self.hugepages_2m_reserved.load(Ordering::Relaxed),
         )
     }
 }
@@ -185,9 +225,18 @@ fn answer(mut stream: TcpStream, status: &Status) -> std::io::Result<()> {
             "application/json",
             &(status.to_json() + "\n"),
         ),
-        (Some("GET"), Some(_)) => {
-            respond(&mut stream, "404 Not Found", "text/plain", "try /health\n")
-        }
+        (Some("GET"), Some("/metrics")) => respond(
+            &mut stream,
+            "200 OK",
+            "text/plain; version=0.0.4",
+            &status.to_metrics(),
+        ),
+        (Some("GET"), Some(_)) => respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            "try /health or /metrics\n",
+        ),
         _ => respond(
             &mut stream,
             "400 Bad Request",
@@ -249,6 +298,13 @@ mod tests {
             "{response}"
         );
         assert!(get("GET /nope HTTP/1.0\r\n\r\n").starts_with("HTTP/1.0 404"));
+        status.set_disk_boot_count(3);
+        let metrics = get("GET /metrics HTTP/1.0\r\n\r\n");
+        assert!(metrics.contains("\nfloe_disk_boot_count 3\n"), "{metrics}");
+        assert!(
+            metrics.contains("\nfloe_up{role=\"primary\"} 0\n"),
+            "{metrics}"
+        );
         assert!(get("POST /health HTTP/1.0\r\n\r\n").starts_with("HTTP/1.0 400"));
         let huge = format!("GET /health HTTP/1.0\r\nX: {}", "a".repeat(20_000));
         assert!(get(&huge).starts_with("HTTP/1.0 431"));

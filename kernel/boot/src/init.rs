@@ -106,7 +106,7 @@ pub fn run() -> ! {
     status.stage("config");
     load_modules(&config.modules);
     status.stage("modules");
-    reserve_hugepages(config.hugepages);
+    status.set_hugepages_2m_reserved(reserve_hugepages(config.hugepages));
 
     let (stop_sender, stop_receiver) = mpsc::channel();
     spawn_signal_watcher(stop_sender.clone());
@@ -301,21 +301,29 @@ fn load_module(path: &str) {
     }
 }
 
-fn reserve_hugepages(count: u64) {
+/// Returns how many 2 MiB pages the kernel reserved.
+fn reserve_hugepages(count: u64) -> u64 {
     if count == 0 {
-        return;
+        return 0;
     }
     let path = "/proc/sys/vm/nr_hugepages";
     if let Err(e) = std::fs::write(path, count.to_string()) {
         log::warn!("huge pages: writing {count} to {path}: {e}");
-        return;
+        return 0;
     }
     match std::fs::read_to_string(path).map(|text| text.trim().parse::<u64>()) {
-        Ok(Ok(reserved)) if reserved >= count => {
-            log::info!("huge pages: {reserved} x 2 MiB reserved")
+        Ok(Ok(reserved)) => {
+            if reserved >= count {
+                log::info!("huge pages: {reserved} x 2 MiB reserved");
+            } else {
+                log::warn!("huge pages: asked for {count}, got {reserved}");
+            }
+            reserved
         }
-        Ok(Ok(reserved)) => log::warn!("huge pages: asked for {count}, got {reserved}"),
-        _ => log::warn!("huge pages: cannot read back {path}"),
+        _ => {
+            log::warn!("huge pages: cannot read back {path}");
+            0
+        }
     }
 }
 

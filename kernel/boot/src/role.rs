@@ -64,9 +64,10 @@ pub fn start(
         }
     );
     status.set_disk_json(disk_json(&opened));
+    status.set_disk_boot_count(opened.header.boot_count);
     status.stage("disk_open");
     let bound = health::spawn(config.metrics_listen, Arc::clone(status))?;
-    log::info!("health endpoint on http://{bound}/health");
+    log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
     status.stage("health_listening");
     Ok(opened)
 }
