@@ -70,6 +70,10 @@ pub struct Boot {
     /// (`"/disk/boot_count" = 2`).
     #[serde(default)]
     pub expect_health: std::collections::BTreeMap<String, toml::Value>,
+    /// How xtask stops the VM: "powerdown" (QMP system_powerdown, the ACPI
+    /// power button) or "ctrl-alt-del" (QMP send-key).
+    #[serde(default = "default_stop")]
+    pub stop: String,
     /// Lines GET /metrics must contain once ready.
     #[serde(default)]
     pub expect_metrics: Vec<String>,
@@ -79,6 +83,10 @@ pub struct Boot {
     /// kernel's "System halted", and QEMU is still running (halted, not
     /// rebooting or panicking).
     pub expect_console: Option<String>,
+}
+
+fn default_stop() -> String {
+    "powerdown".to_string()
 }
 
 pub fn load(name: &str) -> Result<Scenario, String> {
@@ -93,6 +101,13 @@ pub fn load(name: &str) -> Result<Scenario, String> {
     let scenario: Scenario =
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     for boot in &scenario.boots {
+        if boot.stop != "powerdown" && boot.stop != "ctrl-alt-del" {
+            return Err(format!(
+                "{}: stop '{}': expected powerdown or ctrl-alt-del",
+                path.display(),
+                boot.stop
+            ));
+        }
         if boot.source != "kernel" && boot.source != "pxe" {
             return Err(format!(
                 "{}: boot source '{}': expected kernel or pxe",
@@ -314,7 +329,7 @@ fn get_health(port: u16) -> Option<serde_json::Value> {
     serde_json::from_str(get_text(port, "/health")?.trim()).ok()
 }
 
-/// Sends one QMP command after the capabilities handshake.
+/// Sends one QMP command (a JSON object) after the capabilities handshake.
 fn qmp(path: &Path, command: &str, deadline: Instant) -> Result<(), String> {
     let stream = loop {
         match UnixStream::connect(path) {
@@ -334,9 +349,8 @@ fn qmp(path: &Path, command: &str, deadline: Instant) -> Result<(), String> {
     reader
         .read_line(&mut line)
         .map_err(|e| format!("QMP greeting: {e}"))?;
-    for request in ["qmp_capabilities", command] {
-        writeln!(writer, "{{\"execute\":\"{request}\"}}")
-            .map_err(|e| format!("QMP {request}: {e}"))?;
+    for request in [r#"{"execute":"qmp_capabilities"}"#, command] {
+        writeln!(writer, "{request}").map_err(|e| format!("QMP {request}: {e}"))?;
         // Events may come before the answer; read a bounded number of lines.
         let mut answered = false;
         for _ in 0..32 {
@@ -483,7 +497,7 @@ fn start_with_free_ports(
         // backend (the port forwards among them) is set up.
         let answered = qmp(
             &vm.qmp_path,
-            "query-status",
+            r#"{"execute":"query-status"}"#,
             Instant::now() + Duration::from_secs(60),
         );
         let Err(qmp_error) = answered else {
@@ -621,23 +635,29 @@ pub fn run_scenario(
             println!("==> Ctrl-C: powering off through QMP");
         }
         let power_off_started = Instant::now();
-        qmp(
-            &vm.qmp_path,
-            "system_powerdown",
-            limit(Duration::from_secs(30)),
-        )
-        .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
+        let stop_command = match boot.stop.as_str() {
+            // The PS/2 keyboard's Ctrl-Alt-Del: with CAD disabled the kernel
+            // sends SIGINT to PID 1.
+            "ctrl-alt-del" => {
+                r#"{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ctrl"},{"type":"qcode","data":"alt"},{"type":"qcode","data":"delete"}]}}"#
+            }
+            _ => r#"{"execute":"system_powerdown"}"#,
+        };
+        qmp(&vm.qmp_path, stop_command, limit(Duration::from_secs(30)))
+            .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
         if !wait_exit(&mut vm, limit(Duration::from_secs(120))) {
             return Err(format!(
-                "scenario {name} boot {}: VM did not power off within 120 s of system_powerdown; see {}",
+                "scenario {name} boot {}: VM did not power off within 120 s of {}; see {}",
                 index + 1,
+                boot.stop,
                 vm.serial_log.display()
             ));
         }
         println!(
-            "==> {name} boot {}: powered off {:.1} s after system_powerdown",
+            "==> {name} boot {}: powered off {:.1} s after {}",
             index + 1,
-            power_off_started.elapsed().as_secs_f64()
+            power_off_started.elapsed().as_secs_f64(),
+            boot.stop
         );
     }
     println!(
