@@ -1,0 +1,98 @@
+//! Roles. `primary` is the only one built: it opens the data disk (header
+//! check, format on first boot when allowed) and serves the health
+//! endpoint. The SQL server joins it when engine/server lands.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Config, Role};
+use crate::disk::{self, DiskError, OpenedDisk};
+use crate::health::{self, json_string, HealthError, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error("role {role} is not built yet; this build runs: primary")]
+    NotBuilt { role: &'static str },
+    #[error("data disk {path} did not appear within {waited_s} s")]
+    NoDisk { path: PathBuf, waited_s: u64 },
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    #[error(transparent)]
+    Health(#[from] HealthError),
+}
+
+/// Starts `config.role` with its data at `disk_path`; returns once serving.
+pub fn start(
+    config: &Config,
+    disk_path: &Path,
+    status: &Arc<Status>,
+    disk_wait: Duration,
+) -> Result<OpenedDisk, RoleError> {
+    if config.role != Role::Primary {
+        return Err(RoleError::NotBuilt {
+            role: config.role.as_str(),
+        });
+    }
+    let deadline = Instant::now() + disk_wait;
+    // Device nodes appear when the driver has probed; a fresh boot may get
+    // here first. Poll the path, bounded by the deadline.
+    while !disk_path.exists() {
+        if Instant::now() >= deadline {
+            return Err(RoleError::NoDisk {
+                path: disk_path.to_path_buf(),
+                waited_s: disk_wait.as_secs(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let now_unix_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let opened = disk::open(disk_path, config.format, now_unix_s)?;
+    log::info!(
+        "disk {}: Floe disk {} ({} bytes), boot {} on this disk{}",
+        opened.path.display(),
+        opened.header.disk_id_hex(),
+        opened.capacity_bytes,
+        opened.header.boot_count,
+        if opened.formatted_now {
+            ", formatted now"
+        } else {
+            ""
+        }
+    );
+    status.set_disk_json(disk_json(&opened));
+    status.set_disk_boot_count(opened.header.boot_count);
+    status.stage("disk_open");
+    let bound = health::spawn(config.metrics_listen, Arc::clone(status))?;
+    log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
+    status.stage("health_listening");
+    Ok(opened)
+}
+
+fn disk_json(opened: &OpenedDisk) -> String {
+    // The kernel's identity of a block device, where it has one.
+    let sys = opened
+        .path
+        .file_name()
+        .map(|name| Path::new("/sys/block").join(name).join("device"));
+    let read = |field: &str| {
+        sys.as_ref()
+            .and_then(|dir| std::fs::read_to_string(dir.join(field)).ok())
+            .map(|text| text.trim().to_string())
+            .unwrap_or_default()
+    };
+    format!(
+        "{{\"path\":{},\"model\":{},\"serial\":{},\"capacity_bytes\":{},\"disk_id\":{},\"boot_count\":{},\"formatted_at_unix_s\":{},\"formatted_now\":{}}}",
+        json_string(&opened.path.to_string_lossy()),
+        json_string(&read("model")),
+        json_string(&read("serial")),
+        opened.capacity_bytes,
+        json_string(&opened.header.disk_id_hex()),
+        opened.header.boot_count,
+        opened.header.formatted_at_unix_s,
+        opened.formatted_now,
+    )
+}
