@@ -19,7 +19,8 @@ commands:
   image     build the PXE bundle in target/image (kernel, initramfs, boot.ipxe, manifest)
   qemu S    build the image and run scenario S from qemu/ (boot, pxe, run)
   run       deps + image + boot interactively; Ctrl-C powers the VM off
-  test      everything CI checks: fmt, clippy, the workspace's tests
+  test      everything CI checks: fmt, clippy, the workspace's tests, QEMU scenarios
+  bench B   run benchmark B side by side with its peer (storage: vs BTreeMap)
   help      this text
 ";
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         "qemu" => qemu::qemu(rest),
         "run" => run(rest),
         "test" => test(rest),
+        "bench" => bench(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -107,6 +109,30 @@ fn test(args: &[String]) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Benchmarks: each prints a table and one `BENCH` line per figure.
+fn bench(args: &[String]) -> Result<(), String> {
+    match args.split_first() {
+        Some((name, rest)) if name == "storage" => {
+            let mut command_args = vec![
+                "run",
+                "--release",
+                "-p",
+                "floe-storage",
+                "--example",
+                "storage_bench",
+                "--",
+            ];
+            command_args.extend(rest.iter().map(String::as_str));
+            util::step(
+                "storage bench (floe vs BTreeMap behind a RwLock)",
+                util::cargo(&command_args),
+            )
+        }
+        Some((name, _)) => Err(format!("unknown benchmark '{name}'; known: storage")),
+        None => Err("bench needs a name; known: storage".to_string()),
+    }
 }
 
 /// The scenarios `cargo xtask test` runs (run.toml is interactive).
