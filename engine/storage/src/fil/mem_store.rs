@@ -85,6 +85,16 @@ impl MemStore {
         files.values().map(|d| d.counters().writes).sum()
     }
 
+    /// The device behind a file, for injecting faults into it.
+    pub fn mem_device(&self, name: &str) -> Option<MemDevice> {
+        self.power
+            .files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
     /// The store after power returns: each file restarted under `mode`.
     pub fn restart(&self, mode: CrashMode) -> MemStore {
         self.power.cut();

@@ -21,6 +21,18 @@ use super::block::{
 use super::RedoError;
 use crate::fil::{FileStore, Lsn};
 
+/// An error and its sources, one line: "redo file redo.000002: write at lba 8: ...".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// How commits reach durability. The names say what is promised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushPolicy {
@@ -304,8 +316,12 @@ impl LogWriter {
             match result {
                 Ok(()) => self.durable_lsn.store(target.0, Ordering::Release),
                 Err(e) => {
-                    log::error!("redo write failed; the log is closed to new commits: {e}");
-                    buffer.failed = Some(e.to_string());
+                    let reason = error_chain(&e);
+                    log::error!("redo write failed; the log is closed to new commits: {reason}");
+                    buffer.failed = Some(reason);
+                    self.flushed.notify_all();
+                    // The leader reports the failure itself; waiters see WriterFailed.
+                    return Err(e);
                 }
             }
             self.flushed.notify_all();

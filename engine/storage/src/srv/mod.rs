@@ -31,7 +31,7 @@ use crate::log::control::{
 };
 use crate::log::reader::open_files;
 use crate::log::recovery::{apply_redo, RecoveryError};
-use crate::log::writer::{LogConfig, LogStart, LogWriter};
+use crate::log::writer::{FlushPolicy, LogConfig, LogStart, LogWriter};
 use crate::log::RedoError;
 use crate::mtr::{Mtr, MtrError};
 use crate::util::clock::Clock;
@@ -174,6 +174,8 @@ pub(crate) struct Inner {
 pub struct Engine {
     inner: Arc<Inner>,
     cleaner: Option<JoinHandle<()>>,
+    /// Under `FlushPolicy::Interval`: makes the log durable every interval.
+    log_flusher: Option<JoinHandle<()>>,
     report: OpenReport,
 }
 
@@ -392,9 +394,22 @@ impl Engine {
                 .spawn(move || cleaner::run(&inner, cleaner_config))
                 .expect("spawning the page cleaner thread")
         });
+        let log_flusher = match config.log.flush_policy {
+            FlushPolicy::EveryCommit => None,
+            FlushPolicy::Interval { interval_ms } => {
+                let inner = inner.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name("floe-log-flusher".into())
+                        .spawn(move || run_log_flusher(&inner, interval_ms))
+                        .expect("spawning the log flusher thread"),
+                )
+            }
+        };
         Engine {
             inner,
             cleaner,
+            log_flusher,
             report,
         }
     }
@@ -458,9 +473,14 @@ impl Engine {
             *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
             condvar.notify_all();
         }
-        if let Some(cleaner) = self.cleaner.take() {
-            if cleaner.join().is_err() {
-                log::error!("storage: the page cleaner thread panicked");
+        for (name, handle) in [
+            ("page cleaner", self.cleaner.take()),
+            ("log flusher", self.log_flusher.take()),
+        ] {
+            if let Some(handle) = handle {
+                if handle.join().is_err() {
+                    log::error!("storage: the {name} thread panicked");
+                }
             }
         }
     }
@@ -469,6 +489,32 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop_cleaner();
+    }
+}
+
+/// `FlushPolicy::Interval`: commits return at once and this thread makes
+/// them durable every `interval_ms` (a crash loses at most about that much
+/// acknowledged work, which is what the policy's name promises).
+fn run_log_flusher(inner: &Inner, interval_ms: u32) {
+    let interval = std::time::Duration::from_millis(u64::from(interval_ms.max(1)));
+    let mut failing = false;
+    while !inner.stop.load(Ordering::SeqCst) {
+        {
+            let (lock, condvar) = &inner.wake;
+            let woken = lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = condvar
+                .wait_timeout(woken, interval)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        match inner.log.write_up_to(inner.log.appended_lsn()) {
+            Ok(()) => failing = false,
+            Err(e) => {
+                if !failing {
+                    log::error!("log flusher: {e}; commits are not becoming durable");
+                }
+                failing = true;
+            }
+        }
     }
 }
 
@@ -533,5 +579,7 @@ fn repair_from_doublewrite(
     Ok(repaired)
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;
