@@ -11,5 +11,6 @@ pub mod fil;
 pub mod fsp;
 pub mod log;
 pub mod mtr;
+pub mod row;
 pub mod srv;
 pub mod util;
