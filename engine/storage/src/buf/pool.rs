@@ -484,9 +484,12 @@ impl BufferPool {
             .unwrap_or_else(|| DmaBuffer::new(PAGE_BYTES))
     }
 
-    /// A frame that is in no list and the table, with no pins.
+    /// A frame that is in no list and the table, with no pins. Waits while
+    /// cold pages are being written; fails only when every frame is pinned.
     fn claim_free_frame(&self) -> Result<usize, BufError> {
-        for _attempt in 0..1000 {
+        let mut scan_frames = EVICTION_SCAN_FRAMES.min(self.frames.len());
+        let mut all_pinned_rounds = 0;
+        loop {
             if let Some(frame) = self.free.lock().pop() {
                 if self.frames[frame].pins.load(Ordering::Acquire) == 0 {
                     return Ok(frame);
@@ -497,33 +500,52 @@ impl BufferPool {
                 std::thread::yield_now();
                 continue;
             }
-            if let Some(frame) = self.evict_one()? {
-                return Ok(frame);
+            match self.evict_one(scan_frames)? {
+                Eviction::Frame(frame) => return Ok(frame),
+                Eviction::Retry => {
+                    all_pinned_rounds = 0;
+                    std::thread::yield_now();
+                }
+                Eviction::AllPinned if scan_frames < self.frames.len() => {
+                    scan_frames = (scan_frames * 2).min(self.frames.len());
+                }
+                Eviction::AllPinned => {
+                    all_pinned_rounds += 1;
+                    if all_pinned_rounds > 1000 {
+                        return Err(BufError::Exhausted {
+                            pool_pages: self.frames.len(),
+                        });
+                    }
+                    std::thread::yield_now();
+                }
             }
         }
-        Err(BufError::Exhausted {
-            pool_pages: self.frames.len(),
-        })
     }
 
-    /// Evicts a clean, unpinned page from the cold end; writes a dirty one
-    /// first when no clean one is near the end.
-    fn evict_one(&self) -> Result<Option<usize>, BufError> {
-        let mut candidates = Vec::with_capacity(EVICTION_SCAN_FRAMES);
+    /// Evicts a clean, unpinned page from the `scan_frames` coldest; writes
+    /// a dirty one first when no clean one is there.
+    fn evict_one(&self, scan_frames: usize) -> Result<Eviction, BufError> {
+        let mut candidates = Vec::with_capacity(scan_frames);
         let mut lru = self.lru.lock();
-        lru.coldest(EVICTION_SCAN_FRAMES, &mut candidates);
+        lru.coldest(scan_frames, &mut candidates);
         let mut dirty = None;
+        let mut busy = false;
         for &frame in &candidates {
             let state = &self.frames[frame];
             if state.pins.load(Ordering::Acquire) != 0 {
                 continue;
             }
             if state.oldest_modification.load(Ordering::Acquire) != 0 {
-                dirty.get_or_insert(frame);
+                if state.flushing.load(Ordering::Acquire) {
+                    busy = true; // another thread is writing it: soon clean
+                } else {
+                    dirty.get_or_insert(frame);
+                }
                 continue;
             }
             // Nobody can pin it while we hold its shard; pins are checked again there.
             let Some(guard) = state.latch.try_write() else {
+                busy = true;
                 continue;
             };
             let Some(id) = guard.id else { continue };
@@ -531,6 +553,7 @@ impl BufferPool {
             if state.pins.load(Ordering::Acquire) != 0
                 || state.oldest_modification.load(Ordering::Acquire) != 0
             {
+                busy = true;
                 continue;
             }
             table.remove(&id);
@@ -539,15 +562,18 @@ impl BufferPool {
             drop(guard);
             self.frames[frame].latch.write().id = None;
             self.counters.evictions.increment();
-            return Ok(Some(frame));
+            return Ok(Eviction::Frame(frame));
         }
         drop(lru);
         if let Some(frame) = dirty {
             self.flush_frames(&[frame])?;
-        } else {
-            std::thread::yield_now();
+            return Ok(Eviction::Retry);
         }
-        Ok(None)
+        Ok(if busy {
+            Eviction::Retry
+        } else {
+            Eviction::AllPinned
+        })
     }
 
     /// Called by mtr commit with the log locked: `frame` was changed by the
@@ -905,6 +931,15 @@ impl BufferPool {
     pub fn check_lru(&self) -> Result<(), String> {
         self.lru.lock().check(&self.old)
     }
+}
+
+/// What one eviction attempt achieved.
+enum Eviction {
+    Frame(usize),
+    /// Pages near the cold end are being written or were just written.
+    Retry,
+    /// Every frame scanned is pinned.
+    AllPinned,
 }
 
 #[derive(Clone, Copy)]

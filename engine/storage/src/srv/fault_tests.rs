@@ -275,3 +275,35 @@ fn interval_policy_flushes_in_the_background() {
         std::thread::yield_now();
     }
 }
+
+/// A tiny pool with the page cleaner writing constantly: readers that need
+/// a frame wait for cold pages being written instead of giving up (the
+/// pool used to report itself exhausted after 1000 quick retries while
+/// nothing was pinned).
+#[test]
+fn small_pool_with_cleaner_never_exhausts() {
+    let store = MemStore::new(512, 512, 9);
+    let mut engine_config = config(FlushPolicy::EveryCommit);
+    engine_config.buf.pool_pages = 16;
+    engine_config.cleaner = Some(super::CleanerConfig {
+        interval_ms: 1,
+        lru_scan_frames: 16,
+        ..super::CleanerConfig::default()
+    });
+    let engine =
+        Engine::create(Arc::new(store), engine_config, Arc::new(SystemClock::new())).unwrap();
+    let tree = table(&engine);
+    std::thread::scope(|scope| {
+        for thread in 0..3u32 {
+            let (engine, tree) = (&engine, &tree);
+            scope.spawn(move || {
+                for n in 0..1500u32 {
+                    let key = (n.wrapping_mul(2_654_435_761) ^ thread).to_be_bytes();
+                    tree.upsert(engine.env(), &key, &[thread as u8; 700])
+                        .unwrap_or_else(|e| panic!("thread {thread} row {n}: {e}"));
+                }
+            });
+        }
+    });
+    assert_eq!(tree.check(engine.pool()).unwrap().records, 4500);
+}
