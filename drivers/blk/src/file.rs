@@ -102,6 +102,29 @@ impl FileDevice {
         ))
     }
 
+    /// Reserves disk space for the whole capacity of a regular file (no
+    /// holes left), so that later writes cannot fail for lack of space: a
+    /// full disk is reported here, when the file is made, not mid-commit.
+    pub fn reserve(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        let device = || inner.path.display().to_string();
+        let capacity_bytes = inner.geometry.capacity_bytes();
+        rustix::fs::fallocate(&inner.file, FallocateFlags::empty(), 0, capacity_bytes).map_err(
+            |errno| Error::Io {
+                op: "reserve",
+                lba: 0,
+                device: device(),
+                source: std::io::Error::from(errno),
+            },
+        )?;
+        inner.file.sync_all().map_err(|source| Error::Io {
+            op: "reserve",
+            lba: 0,
+            device: device(),
+            source,
+        })
+    }
+
     /// Opens an existing regular file (its length a multiple of 4096) or a
     /// block device, using all of it. A block device's block is its logical
     /// block size from sysfs.

@@ -42,7 +42,11 @@ impl TestEnv {
         };
         let pool = BufferPool::new(config, Arc::new(ManualClock::default())).unwrap();
         let data = store
-            .create("data", data_pages * PAGE_BYTES as u64)
+            .create(
+                "data",
+                data_pages * PAGE_BYTES as u64,
+                crate::fil::Space::Sparse,
+            )
             .unwrap();
         pool.open_space(SpaceId(0), data);
         pool.set_wal(log.clone());

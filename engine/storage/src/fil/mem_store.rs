@@ -14,7 +14,7 @@ use floe_blk::{
 };
 use floe_rt::DmaBuffer;
 
-use super::{FileStore, StoreError};
+use super::{FileStore, Space, StoreError};
 
 struct Power {
     /// Writes left before the power cut; `u64::MAX` when none is planned.
@@ -125,7 +125,12 @@ impl MemStore {
 }
 
 impl FileStore for MemStore {
-    fn create(&self, name: &str, capacity_bytes: u64) -> Result<Arc<dyn BlockDevice>, StoreError> {
+    fn create(
+        &self,
+        name: &str,
+        capacity_bytes: u64,
+        _space: Space,
+    ) -> Result<Arc<dyn BlockDevice>, StoreError> {
         if self.is_crashed() {
             return Err(StoreError::Crashed);
         }

@@ -11,4 +11,4 @@ mod store;
 pub use dir_store::DirStore;
 pub use mem_store::MemStore;
 pub use page::*;
-pub use store::{FileStore, StoreError};
+pub use store::{FileStore, Space, StoreError};

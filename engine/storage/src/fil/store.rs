@@ -35,10 +35,27 @@ pub enum StoreError {
     Crashed,
 }
 
+/// Whether a new file's space is reserved on the medium when it is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    /// All of it, now: writes to the file can never fail for lack of space.
+    /// Redo, control and doublewrite files, so a full disk cannot break a
+    /// commit.
+    Reserved,
+    /// Allocated as written: a full disk shows up as a write error (for the
+    /// data file, a page that stays dirty until there is room).
+    Sparse,
+}
+
 /// A flat namespace of fixed-capacity files, each a block device.
 pub trait FileStore: Send + Sync {
     /// Creates `name` with room for `capacity_bytes`, zero-filled.
-    fn create(&self, name: &str, capacity_bytes: u64) -> Result<Arc<dyn BlockDevice>, StoreError>;
+    fn create(
+        &self,
+        name: &str,
+        capacity_bytes: u64,
+        space: Space,
+    ) -> Result<Arc<dyn BlockDevice>, StoreError>;
     /// Opens an existing file; `None` when it does not exist.
     fn open(&self, name: &str) -> Result<Option<Arc<dyn BlockDevice>>, StoreError>;
     fn remove(&self, name: &str) -> Result<(), StoreError>;

@@ -393,7 +393,11 @@ impl LogWriter {
         let name = redo_file_name(header.file_no);
         let device = self
             .store
-            .create(&name, FileHeader::file_bytes(header.capacity_blocks))
+            .create(
+                &name,
+                FileHeader::file_bytes(header.capacity_blocks),
+                crate::fil::Space::Reserved,
+            )
             .map_err(|source| RedoError::Store {
                 file: name.clone(),
                 source,

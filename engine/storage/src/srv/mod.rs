@@ -23,7 +23,7 @@ use floe_rt::DmaBuffer;
 
 use crate::btr::tree::TreeEnv;
 use crate::buf::{BufConfig, BufError, BufferPool, Doublewrite, DOUBLEWRITE_FILE_NAME};
-use crate::fil::{self, FileStore, Lsn, SpaceId, StoreError, PAGE_BYTES};
+use crate::fil::{self, FileStore, Lsn, Space, SpaceId, StoreError, PAGE_BYTES};
 use crate::fsp::{self, FspError};
 use crate::log::block::{block_start_lsn, lsn_position};
 use crate::log::control::{
@@ -219,10 +219,16 @@ fn open_doublewrite(
     };
     let device = match store.open(DOUBLEWRITE_FILE_NAME)? {
         Some(device) => device,
-        None if wanted && create => {
-            store.create(DOUBLEWRITE_FILE_NAME, Doublewrite::file_bytes())?
-        }
-        None if wanted => store.create(DOUBLEWRITE_FILE_NAME, Doublewrite::file_bytes())?,
+        None if wanted && create => store.create(
+            DOUBLEWRITE_FILE_NAME,
+            Doublewrite::file_bytes(),
+            Space::Reserved,
+        )?,
+        None if wanted => store.create(
+            DOUBLEWRITE_FILE_NAME,
+            Doublewrite::file_bytes(),
+            Space::Reserved,
+        )?,
         None => return Ok(None),
     };
     let doublewrite = Doublewrite::new(device).map_err(|source| EngineError::Doublewrite {
@@ -244,7 +250,7 @@ impl Engine {
                 store: store.describe(),
             });
         }
-        let data = store.create(DATA_FILE_NAME, config.data_file_bytes)?;
+        let data = store.create(DATA_FILE_NAME, config.data_file_bytes, Space::Sparse)?;
         let pool = BufferPool::new(config.buf, clock.clone())?;
         pool.open_space(SYSTEM_SPACE, data);
         let doublewrite = open_doublewrite(store.as_ref(), &pool, config.doublewrite, true)?;
@@ -269,7 +275,8 @@ impl Engine {
         // The control file last: until it exists there is no database here.
         pool.flush_all()?;
         pool.sync_spaces()?;
-        let control_device = store.create(CONTROL_FILE_NAME, CONTROL_FILE_BYTES)?;
+        let control_device =
+            store.create(CONTROL_FILE_NAME, CONTROL_FILE_BYTES, Space::Reserved)?;
         let block_bytes = u64::from(control_device.geometry().block_bytes);
         let queue = control_device
             .open_queue(2)
