@@ -246,3 +246,41 @@ fn files_below_checkpoint_are_removed() {
     assert_eq!(seen.first().map(|s| s.0), Some(150));
     assert_eq!(seen.len(), 50);
 }
+
+/// A block whose checksum is valid but whose records do not parse is
+/// corruption (a typed error with its LSN), not the end of the log.
+#[test]
+fn corrupt_record_in_a_valid_block_is_an_error() {
+    use super::block::{parse_block, seal_block, LOG_BLOCK_BYTES, LOG_BLOCK_HEADER_BYTES};
+    use super::RedoError;
+    use floe_rt::DmaBuffer;
+    let store = MemStore::new(4096, 4096, 11);
+    let writer = fresh_writer(&store, 64);
+    let first = writer.appended_lsn();
+    let mut rng = Rng(11);
+    let mut last = first;
+    for number in 0..5 {
+        last = writer
+            .append(&mtr_bytes(number, &mut rng), |_, _| {})
+            .unwrap()
+            .1;
+    }
+    writer.write_up_to(last).unwrap();
+    drop(writer);
+    // Rewrite the first log block with an unknown, non-skippable record
+    // type at its start, and a correct checksum.
+    let device = store.open("redo.000001").unwrap().unwrap();
+    let mut queue = device.open_queue(1).unwrap();
+    let mut block = queue.read(1, DmaBuffer::new(LOG_BLOCK_BYTES)).unwrap();
+    let header = parse_block(block.as_slice(), 1).unwrap();
+    block.as_mut_slice()[LOG_BLOCK_HEADER_BYTES] = 0x7E;
+    seal_block(block.as_mut_slice(), header);
+    queue.write(1, block).unwrap();
+    queue.flush().unwrap();
+    let files = open_files(&store).unwrap();
+    let result = scan(&files, first, |_, _| Ok(()));
+    assert!(
+        matches!(result, Err(RedoError::Corrupt { lsn, .. }) if lsn == first),
+        "{result:?}"
+    );
+}

@@ -173,7 +173,7 @@ fn acknowledged_commits_survive_any_crash() {
     let rounds = std::env::var("FLOE_CRASH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(120);
+        .unwrap_or(200);
     let mut repaired_total = 0;
     let mut mtrs_total = 0;
     for round in 0..rounds {
