@@ -30,16 +30,7 @@ use floe_storage::util::clock::SystemClock;
 
 const VALUE_BYTES: usize = 100;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
+use floe_storage::util::rng::Rng;
 
 fn key(n: u64) -> [u8; 8] {
     n.to_be_bytes()
@@ -144,7 +135,7 @@ fn main() {
     let mut order: Vec<u64> = (0..rows).collect();
     let mut rng = Rng(1);
     for i in (1..order.len()).rev() {
-        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     let started = Instant::now();
     for &n in &order {
@@ -164,7 +155,7 @@ fn main() {
 
     // Floe and the peer alternate in chunks, so that load from elsewhere on
     // the machine falls on both alike and the ratio stays meaningful.
-    let probes: Vec<u64> = (0..lookups).map(|_| rng.next() % rows).collect();
+    let probes: Vec<u64> = (0..lookups).map(|_| rng.next_u64() % rows).collect();
     let (mut checksum, mut peer_checksum) = (0u64, 0u64);
     let (mut lookup_s, mut peer_lookup_s) = (0.0f64, 0.0f64);
     for chunk in probes.chunks(probes.len().div_ceil(20).max(1)) {

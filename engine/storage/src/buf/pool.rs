@@ -281,23 +281,35 @@ impl BufferPool {
         }
     }
 
+    /// If `id` is in the pool: pins it and takes its latch with `latch`.
+    /// A frame whose read failed after it was published loses its page id;
+    /// then this lets go and looks again.
+    fn find_latched<'a, G: std::ops::Deref<Target = FrameData>>(
+        &'a self,
+        id: PageId,
+        latch: impl Fn(&'a RwLock<FrameData>) -> G,
+    ) -> Option<(G, Pin<'a>)> {
+        loop {
+            let frame = self.pin_if_present(id)?;
+            let pin = Pin { pool: self, frame };
+            let guard = latch(&self.frames[frame].latch);
+            if guard.id == Some(id) {
+                return Some((guard, pin));
+            }
+        }
+    }
+
+    fn hit(&self, frame: usize) {
+        self.counters.hits.increment();
+        self.touch(frame);
+    }
+
     /// The page `id`, S-latched.
     pub fn fix(&self, id: PageId) -> Result<PageRef<'_>, BufError> {
         loop {
-            if let Some(frame) = self.pin_if_present(id) {
-                let guard = self.frames[frame].latch.read();
-                if guard.id == Some(id) {
-                    self.counters.hits.increment();
-                    self.touch(frame);
-                    return Ok(PageRef {
-                        guard,
-                        pin: Pin { pool: self, frame },
-                    });
-                }
-                // The read that published it failed; try again.
-                drop(guard);
-                self.unpin(frame);
-                continue;
+            if let Some((guard, pin)) = self.find_latched(id, RwLock::read) {
+                self.hit(pin.frame);
+                return Ok(PageRef { guard, pin });
             }
             if let Some(page) = self.load(id, Load::Read)? {
                 return Ok(page.downgrade());
@@ -308,19 +320,9 @@ impl BufferPool {
     /// The page `id`, X-latched.
     pub fn fix_mut(&self, id: PageId) -> Result<PageMut<'_>, BufError> {
         loop {
-            if let Some(frame) = self.pin_if_present(id) {
-                let guard = self.frames[frame].latch.write();
-                if guard.id == Some(id) {
-                    self.counters.hits.increment();
-                    self.touch(frame);
-                    return Ok(PageMut {
-                        guard,
-                        pin: Pin { pool: self, frame },
-                    });
-                }
-                drop(guard);
-                self.unpin(frame);
-                continue;
+            if let Some((guard, pin)) = self.find_latched(id, RwLock::write) {
+                self.hit(pin.frame);
+                return Ok(PageMut { guard, pin });
             }
             if let Some(page) = self.load(id, Load::Read)? {
                 return Ok(page);
@@ -332,18 +334,9 @@ impl BufferPool {
     /// Its old contents are not read: the caller initialises it.
     pub fn fix_new(&self, id: PageId) -> Result<PageMut<'_>, BufError> {
         loop {
-            if let Some(frame) = self.pin_if_present(id) {
-                let mut guard = self.frames[frame].latch.write();
-                if guard.id == Some(id) {
-                    guard.page.as_mut_slice().fill(0);
-                    return Ok(PageMut {
-                        guard,
-                        pin: Pin { pool: self, frame },
-                    });
-                }
-                drop(guard);
-                self.unpin(frame);
-                continue;
+            if let Some((mut guard, pin)) = self.find_latched(id, RwLock::write) {
+                guard.page.as_mut_slice().fill(0);
+                return Ok(PageMut { guard, pin });
             }
             if let Some(page) = self.load(id, Load::Zero)? {
                 return Ok(page);
@@ -358,20 +351,8 @@ impl BufferPool {
         id: PageId,
     ) -> Result<(PageMut<'_>, Option<PageError>), BufError> {
         loop {
-            if let Some(frame) = self.pin_if_present(id) {
-                let guard = self.frames[frame].latch.write();
-                if guard.id == Some(id) {
-                    return Ok((
-                        PageMut {
-                            guard,
-                            pin: Pin { pool: self, frame },
-                        },
-                        None,
-                    ));
-                }
-                drop(guard);
-                self.unpin(frame);
-                continue;
+            if let Some((guard, pin)) = self.find_latched(id, RwLock::write) {
+                return Ok((PageMut { guard, pin }, None));
             }
             match self.load(id, Load::Read) {
                 Ok(Some(page)) => return Ok((page, None)),

@@ -12,19 +12,7 @@ use super::record::Record;
 use super::writer::{FlushPolicy, LogConfig, LogStart, LogWriter};
 use crate::fil::{FileStore, Lsn, MemStore, PageId};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::util::rng::Rng;
 
 /// One mtr of WriteBytes records whose bytes encode the mtr's number, so a
 /// read-back mtr names itself.
@@ -155,7 +143,7 @@ fn acknowledged_mtrs_survive_power_cuts() {
     let mut rng = Rng(seed);
     for round in 0..120 {
         let mode = CrashMode::ALL[round % 3];
-        let store = MemStore::new(512, 512, rng.next());
+        let store = MemStore::new(512, 512, rng.next_u64());
         let writer = fresh_writer(&store, 16);
         let first = writer.appended_lsn();
         store.crash_after_writes(1 + rng.below(60));

@@ -180,7 +180,7 @@ fn acknowledged_commits_survive_any_crash() {
         let mode = CrashMode::ALL[round % 3];
         let cleaner = round % 2 == 0;
         let context = format!("FLOE_SEED={seed} round={round} mode={mode:?} cleaner={cleaner}");
-        let store = MemStore::new(512, 512, rng.next());
+        let store = MemStore::new(512, 512, rng.next_u64());
         let engine = Engine::create(
             Arc::new(store.clone()),
             config(cleaner, 48),
@@ -191,7 +191,7 @@ fn acknowledged_commits_survive_any_crash() {
         store.crash_after_writes(1 + rng.below(1500));
         let stop = AtomicBool::new(false);
         let threads = 3u64;
-        let seeds: Vec<u64> = (0..threads).map(|_| rng.next()).collect();
+        let seeds: Vec<u64> = (0..threads).map(|_| rng.next_u64()).collect();
         let histories: Vec<Vec<Op>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|t| {
@@ -353,7 +353,7 @@ fn torn_pages_are_repaired_from_doublewrite() {
     for round in 0..40 {
         let crash_flush = 2 + rng.below(30);
         let crash_offset = 1 + rng.below(8);
-        let round_seed = rng.next();
+        let round_seed = rng.next_u64();
         match torn_round(round_seed, crash_flush, crash_offset, DoublewriteMode::On) {
             Ok(n) => repaired += n,
             Err(e) => panic!("FLOE_SEED={seed} round={round}: with doublewrite: {e}"),

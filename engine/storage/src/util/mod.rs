@@ -1,4 +1,6 @@
-//! Small shared pieces: time as a handle, and counters sharded per core.
+//! Small shared pieces: time as a handle, counters sharded per core, and
+//! the seeded generator tests and benchmarks use.
 
 pub mod clock;
 pub mod counter;
+pub mod rng;
