@@ -13,4 +13,5 @@ pub mod log;
 pub mod mtr;
 pub mod row;
 pub mod srv;
+pub mod trx;
 pub mod util;

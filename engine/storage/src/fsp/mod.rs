@@ -7,9 +7,9 @@
 //!     28  4  head of the free list (PageNo::NULL when empty)
 //!     32  4  pages on the free list
 //!     36  8  next index id to hand out
-//!     44  4  root page of the dictionary's tables index
-//!     48  4  root page of the dictionary's columns/indexes index
-//!     52 ...  reserved
+//!     44 32  root page slots 0..8 (u32 each; 0 is the dictionary's)
+//!     76  8  transaction id limit: no id at or above it was ever handed out
+//!     84 ...  reserved
 //! free page body (page type Free)
 //!     24  4  next page on the free list
 //! ```
@@ -33,6 +33,7 @@ const NEXT_INDEX_ID_OFFSET: usize = PAGE_BODY_OFFSET + 12;
 const ROOT_SLOTS_OFFSET: usize = PAGE_BODY_OFFSET + 20;
 pub const ROOT_SLOT_COUNT: usize = 8;
 const FREE_NEXT_OFFSET: usize = PAGE_BODY_OFFSET;
+const TRX_ID_LIMIT_OFFSET: usize = ROOT_SLOTS_OFFSET + 4 * ROOT_SLOT_COUNT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FspError {
@@ -176,6 +177,17 @@ pub fn set_root(
         ROOT_SLOTS_OFFSET + 4 * slot,
         &page.0.to_le_bytes(),
     )
+}
+
+/// The persisted transaction id limit (0 in a space that never had one).
+pub fn trx_id_limit(mtr: &mut Mtr<'_>, space: SpaceId) -> Result<u64, FspError> {
+    let header = mtr.latch(header_id(space))?;
+    Ok(read_u64(mtr.page(header), TRX_ID_LIMIT_OFFSET))
+}
+
+pub fn set_trx_id_limit(mtr: &mut Mtr<'_>, space: SpaceId, limit: u64) -> Result<(), FspError> {
+    let header = mtr.latch(header_id(space))?;
+    write(mtr, header, TRX_ID_LIMIT_OFFSET, &limit.to_le_bytes())
 }
 
 /// Pages in use and on the free list, read from a header page's bytes.

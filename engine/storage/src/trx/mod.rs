@@ -1,0 +1,199 @@
+//! Transactions (as InnoDB's `trx0sys`, `read0read`): transaction ids, the
+//! set of active read-write transactions, and read views.
+//!
+//! Ids. Read-write transactions get increasing ids; read-only ones get none
+//! and never enter the active set (InnoDB 5.6). Ids are handed out below a
+//! limit kept in the system space header, raised by `ID_LIMIT_STEP` at a
+//! time in its own mtr. No wait for that mtr's durability is needed: any
+//! record carrying a new id is logged after it, so redo that brings back
+//! such a record brings back the raised limit too. After a restart ids
+//! continue from the limit, above every id that could have been used.
+//!
+//! Read views. A view records, at its creation, the next id to be handed
+//! out (`low_limit`: that id and above are invisible), the active ids
+//! (invisible), and the smallest of them (`up_limit`: below it everything is
+//! visible). A transaction always sees its own changes.
+//!
+//! Still to come (issue "Storage engine II"): undo, rollback, locks, purge.
+//! `oldest_view_limit` is the one bound purge will respect, and where
+//! replicas' views will join it.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use crate::fsp::{self, FspError};
+use crate::mtr::{Mtr, MtrError};
+use crate::row::TrxId;
+use crate::srv::{Engine, SYSTEM_SPACE};
+
+/// Ids handed out per persisted raise of the limit.
+pub const ID_LIMIT_STEP: u64 = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrxError {
+    #[error(transparent)]
+    Mtr(Box<MtrError>),
+    #[error(transparent)]
+    Fsp(Box<FspError>),
+    #[error("transaction {id} is not active")]
+    NotActive { id: u64 },
+}
+
+impl From<MtrError> for TrxError {
+    fn from(e: MtrError) -> Self {
+        TrxError::Mtr(Box::new(e))
+    }
+}
+
+impl From<FspError> for TrxError {
+    fn from(e: FspError) -> Self {
+        TrxError::Fsp(Box::new(e))
+    }
+}
+
+/// What one transaction may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadView {
+    creator: Option<TrxId>,
+    low_limit: TrxId,
+    up_limit: TrxId,
+    /// Active read-write ids at creation (other than the creator), sorted.
+    active: Vec<TrxId>,
+}
+
+impl ReadView {
+    /// Whether changes made by transaction `id` are visible to this view.
+    pub fn sees(&self, id: TrxId) -> bool {
+        if Some(id) == self.creator {
+            return true;
+        }
+        if id < self.up_limit {
+            return true;
+        }
+        if id >= self.low_limit {
+            return false;
+        }
+        self.active.binary_search(&id).is_err()
+    }
+
+    /// Ids at or above this are invisible to the view.
+    pub fn low_limit(&self) -> TrxId {
+        self.low_limit
+    }
+}
+
+struct State {
+    next_id: u64,
+    /// Ids below this may be handed out without raising the limit.
+    persisted_limit: u64,
+    active: BTreeSet<TrxId>,
+    /// Open read views' up limits, for purge's bound (with multiplicity).
+    views: std::collections::BTreeMap<TrxId, usize>,
+}
+
+pub struct TrxSys {
+    state: Mutex<State>,
+}
+
+impl TrxSys {
+    /// Loads the id limit of an open engine: ids continue from it.
+    pub fn open(engine: &Engine) -> Result<Self, TrxError> {
+        let mut mtr = Mtr::start(engine.pool(), engine.log());
+        let limit = fsp::trx_id_limit(&mut mtr, SYSTEM_SPACE)?.max(1);
+        mtr.commit()?;
+        Ok(Self {
+            state: Mutex::new(State {
+                next_id: limit,
+                persisted_limit: limit,
+                active: BTreeSet::new(),
+                views: std::collections::BTreeMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a read-write transaction: a new id, now active.
+    pub fn begin_read_write(&self, engine: &Engine) -> Result<TrxId, TrxError> {
+        let mut state = self.lock();
+        if state.next_id >= state.persisted_limit {
+            let limit = state.next_id + ID_LIMIT_STEP;
+            let mut mtr = Mtr::start(engine.pool(), engine.log());
+            fsp::set_trx_id_limit(&mut mtr, SYSTEM_SPACE, limit)?;
+            mtr.commit()?;
+            state.persisted_limit = limit;
+        }
+        let id = TrxId(state.next_id);
+        state.next_id += 1;
+        state.active.insert(id);
+        Ok(id)
+    }
+
+    /// Ends a read-write transaction (committed or rolled back).
+    pub fn end(&self, id: TrxId) -> Result<(), TrxError> {
+        if self.lock().active.remove(&id) {
+            Ok(())
+        } else {
+            Err(TrxError::NotActive { id: id.0 })
+        }
+    }
+
+    /// A view for `creator` (None: a read-only transaction or statement).
+    /// Close it with `close_view` when done so purge may pass it.
+    pub fn open_view(&self, creator: Option<TrxId>) -> ReadView {
+        let mut state = self.lock();
+        let low_limit = TrxId(state.next_id);
+        let active: Vec<TrxId> = state
+            .active
+            .iter()
+            .copied()
+            .filter(|&id| Some(id) != creator)
+            .collect();
+        let up_limit = active.first().copied().unwrap_or(low_limit);
+        *state.views.entry(up_limit).or_insert(0) += 1;
+        ReadView {
+            creator,
+            low_limit,
+            up_limit,
+            active,
+        }
+    }
+
+    pub fn close_view(&self, view: ReadView) {
+        let mut state = self.lock();
+        if let Some(count) = state.views.get_mut(&view.up_limit) {
+            *count -= 1;
+            if *count == 0 {
+                state.views.remove(&view.up_limit);
+            }
+        }
+    }
+
+    /// Versions written by transactions below this id are visible to every
+    /// open view (each sees all ids below its up limit) and every future one
+    /// (no id below the oldest active one is still running): the bound purge
+    /// respects.
+    pub fn oldest_view_limit(&self) -> TrxId {
+        let state = self.lock();
+        let oldest_active = state
+            .active
+            .first()
+            .copied()
+            .unwrap_or(TrxId(state.next_id));
+        state
+            .views
+            .keys()
+            .next()
+            .copied()
+            .map_or(oldest_active, |v| v.min(oldest_active))
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.lock().active.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;
