@@ -18,6 +18,8 @@
 //! `oldest_view_limit` is the one bound purge will respect, and where
 //! replicas' views will join it.
 
+pub mod undo;
+
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
