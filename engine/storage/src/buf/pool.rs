@@ -32,6 +32,30 @@ use crate::util::clock::Clock;
 use crate::util::counter::Counter;
 
 const TABLE_SHARDS: usize = 64;
+
+/// Hashes a `PageId` (two u32 writes) with one multiply: the page table is
+/// looked up on every page access, and SipHash cost more than the lookup.
+/// Page ids are not attacker-chosen, so no keyed hash is needed.
+#[derive(Default)]
+struct PageIdHasher(u64);
+
+impl std::hash::Hasher for PageIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.0 = (self.0.rotate_left(32) ^ u64::from(value)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+type PageTable = HashMap<PageId, usize, std::hash::BuildHasherDefault<PageIdHasher>>;
 /// Frames examined from the cold end per eviction attempt.
 const EVICTION_SCAN_FRAMES: usize = 64;
 
@@ -144,7 +168,7 @@ struct Counters {
 pub struct BufferPool {
     frames: Box<[Frame]>,
     old: Box<[AtomicBool]>,
-    table: Box<[Mutex<HashMap<PageId, usize>>]>,
+    table: Box<[Mutex<PageTable>]>,
     lru: Mutex<Lru>,
     flush_list: Mutex<BTreeSet<(Lsn, usize)>>,
     free: Mutex<Vec<usize>>,
@@ -190,7 +214,7 @@ impl BufferPool {
         Ok(Self {
             old: (0..pool_pages).map(|_| AtomicBool::new(false)).collect(),
             table: (0..TABLE_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
+                .map(|_| Mutex::new(PageTable::default()))
                 .collect(),
             lru: Mutex::new(Lru::new(pool_pages, config.old_pct, config.old_time_ms)),
             flush_list: Mutex::new(BTreeSet::new()),
@@ -250,7 +274,7 @@ impl BufferPool {
             .unwrap_or(0)
     }
 
-    fn shard(&self, id: PageId) -> &Mutex<HashMap<PageId, usize>> {
+    fn shard(&self, id: PageId) -> &Mutex<PageTable> {
         let hash = (u64::from(id.space.0) << 32 | u64::from(id.page.0))
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         &self.table[(hash >> 58) as usize % TABLE_SHARDS]
