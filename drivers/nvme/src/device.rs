@@ -1,0 +1,617 @@
+//! `NvmeDevice` and `NvmeQueue`: the BlockDevice seam over a started
+//! [`Controller`]. Each `open_queue` creates one I/O queue pair on the
+//! device, owned by the queue (and so by the thread that holds it); submit
+//! and poll touch only that queue's memory and doorbells, read one atomic
+//! (the controller generation) and never lock. The admin lock is taken on
+//! the cold paths only: opening and closing a queue, a timed-out command,
+//! a controller reset, and mapping a buffer that lies outside every
+//! registered arena (see [`NvmeDevice::register_arena`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use floe_blk::{BlockDevice, BlockOp, BlockQueue, Completion, Error, Geometry, SubmitError, Tag};
+use floe_rt::{DmaArena, DmaBuffer};
+
+use crate::controller::{Controller, Mapping, QpairMemory};
+use crate::error::NvmeError;
+use crate::qpair::{Command, Finished, Payload, Qpair, QpairConfig, SubmitRefused, Transfer};
+use crate::spec::{NvmOpcode, Opcode, Sqe};
+
+/// How often (at most) a queue with commands in flight looks for expired
+/// ones and reads CSTS for a fatal status: an MMIO read costs about a
+/// microsecond, too much for every poll.
+const HEALTH_CHECK_INTERVAL_MS: u64 = 100;
+
+/// A block device on one NVMe namespace.
+pub struct NvmeDevice {
+    controller: Arc<Controller>,
+    geometry: Geometry,
+    name: String,
+    /// IOVA ranges mapped once for the device's life (registered arenas):
+    /// buffers inside them are used as they are.
+    premapped: Vec<(u64, u64)>,
+    _arena_mappings: Vec<Mapping>,
+}
+
+impl std::fmt::Debug for NvmeDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NvmeDevice")
+            .field("name", &self.name)
+            .field("geometry", &self.geometry)
+            .finish()
+    }
+}
+
+impl NvmeDevice {
+    /// A device over a started controller. `name` appears in errors.
+    pub fn new(controller: Controller, name: impl Into<String>) -> NvmeDevice {
+        let identity = controller.identity();
+        let namespace = &identity.namespace;
+        let geometry = Geometry {
+            block_bytes: namespace.format().block_bytes,
+            atomic_write_bytes: namespace.atomic_write_bytes(&identity.controller),
+            capacity_blocks: namespace.size_blocks,
+        };
+        NvmeDevice {
+            controller: Arc::new(controller),
+            geometry,
+            name: name.into(),
+            premapped: Vec::new(),
+            _arena_mappings: Vec::new(),
+        }
+    }
+
+    /// Maps a whole DMA arena for the device once, so I/O on buffers carved
+    /// from it needs no per-I/O mapping. Call before opening queues: a queue
+    /// copies the list when it opens (so its I/O path reads no shared state).
+    pub fn register_arena(&mut self, arena: &DmaArena) -> Result<(), NvmeError> {
+        let iova = arena.iova();
+        let len_bytes = arena.capacity_bytes() as u64;
+        self.controller.mapper().map(iova, len_bytes)?;
+        self._arena_mappings
+            .push(Mapping::new(iova, len_bytes, self.controller.mapper()));
+        self.premapped.push((iova, len_bytes));
+        Ok(())
+    }
+
+    pub fn controller(&self) -> &Controller {
+        &self.controller
+    }
+
+    /// Opens a queue as [`BlockDevice::open_queue`] does, with its type.
+    pub fn open_nvme_queue(&self, depth: u32) -> Result<NvmeQueue, NvmeError> {
+        NvmeQueue::open(self, depth)
+    }
+
+    /// Resets the controller now (as a fatal status or a stuck command
+    /// would); every queue fails what it had in flight with `Reset`.
+    pub fn reset(&self) -> Result<(), NvmeError> {
+        self.controller.reset(self.controller.generation())
+    }
+}
+
+impl BlockDevice for NvmeDevice {
+    fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    fn open_queue(&self, depth: u32) -> Result<Box<dyn BlockQueue>, Error> {
+        match NvmeQueue::open(self, depth) {
+            Ok(queue) => Ok(Box::new(queue)),
+            Err(e) => Err(Error::Unusable {
+                device: self.name.clone(),
+                reason: format!("opening a queue of depth {depth}: {e}"),
+            }),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// What a tracker remembers of a request.
+#[derive(Debug)]
+struct Request {
+    tag: Tag,
+    op: BlockOp,
+    buffer: Option<DmaBuffer>,
+    /// Set when the buffer was mapped for this request alone.
+    mapped: Option<(u64, u64)>,
+}
+
+/// One I/O queue pair, owned by one thread.
+pub struct NvmeQueue {
+    controller: Arc<Controller>,
+    name: String,
+    geometry: Geometry,
+    premapped: Vec<(u64, u64)>,
+    depth: usize,
+    generation: u64,
+    /// False after a reset until the device side is created again.
+    live: bool,
+    /// Completions not yet handed to the caller (a reset fails up to
+    /// `depth` at once); capacity `depth`, never grows.
+    ready: VecDeque<Completion>,
+    last_health_check_ms: u64,
+    expired: Box<[u16]>,
+    // Mappings before the qpair: unmapped before its memory is freed.
+    _mappings: [Mapping; 3],
+    qpair: Qpair<Request>,
+}
+
+impl std::fmt::Debug for NvmeQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NvmeQueue")
+            .field("name", &self.name)
+            .field("qpair", &self.qpair)
+            .finish()
+    }
+}
+
+fn to_blk(op: BlockOp, lba: u64, device: &str, error: NvmeError) -> Error {
+    Error::Io {
+        op: op.name(),
+        lba,
+        device: device.to_owned(),
+        source: std::io::Error::other(error),
+    }
+}
+
+fn op_lba(op: BlockOp) -> u64 {
+    match op {
+        BlockOp::Read { lba } | BlockOp::Write { lba } | BlockOp::Deallocate { lba, .. } => lba,
+        BlockOp::Flush => 0,
+    }
+}
+
+impl NvmeQueue {
+    fn open(device: &NvmeDevice, depth: u32) -> Result<NvmeQueue, NvmeError> {
+        let controller = Arc::clone(&device.controller);
+        let max_entries = controller.cap.max_queue_entries.min(4096);
+        if depth == 0 || depth >= max_entries {
+            return Err(NvmeError::Unsupported {
+                reason: format!("queue depth {depth}: expected 1..{}", max_entries - 1),
+            });
+        }
+        let entries = depth as u16 + 1;
+        let qid = controller.allocate_qid()?;
+        let config = QpairConfig {
+            qid,
+            entries,
+            memory_page_bytes: controller.memory_page_bytes,
+            max_transfer_bytes: controller.max_transfer_bytes,
+            doorbell_stride_bytes: controller.cap.doorbell_stride_bytes,
+        };
+        let memory = match QpairMemory::new(controller.mapper(), entries) {
+            Ok(memory) => memory,
+            Err(e) => {
+                controller.release_qid(qid);
+                return Err(e);
+            }
+        };
+        let (qpair, mappings) = memory.into_qpair::<Request>(config);
+        let generation = controller.generation();
+        if let Err(e) = controller.create_io_queues(&qpair) {
+            controller.release_qid(qid);
+            return Err(e);
+        }
+        log::debug!("qp {qid}: opened with depth {depth} on {}", device.name);
+        Ok(NvmeQueue {
+            name: device.name.clone(),
+            geometry: device.geometry,
+            premapped: device.premapped.clone(),
+            depth: usize::from(entries) - 1,
+            generation,
+            live: true,
+            ready: VecDeque::with_capacity(usize::from(entries)),
+            last_health_check_ms: controller.clock().now_ms(),
+            expired: vec![0; 8].into_boxed_slice(),
+            _mappings: mappings,
+            qpair,
+            controller,
+        })
+    }
+
+    pub fn qid(&self) -> u16 {
+        self.qpair.qid()
+    }
+
+    /// If the controller was reset since we last looked: fail everything in
+    /// flight (the device forgot it and no longer touches its memory) and
+    /// mark the queue for re-creation.
+    fn notice_reset(&mut self) {
+        let generation = self.controller.generation();
+        if generation == self.generation {
+            return;
+        }
+        self.generation = generation;
+        self.live = false;
+        let (ready, mapper, name) = (&mut self.ready, self.controller.mapper(), &self.name);
+        self.qpair.fail_all(|finished| {
+            ready.push_back(finish(finished, mapper.as_ref(), name));
+        });
+    }
+
+    /// Re-creates the device side after a reset, on the owner's thread.
+    fn revive(&mut self) -> Result<(), NvmeError> {
+        if self.live {
+            return Ok(());
+        }
+        self.controller.create_io_queues(&self.qpair)?;
+        self.live = true;
+        Ok(())
+    }
+
+    fn in_premapped(&self, buffer: &DmaBuffer) -> bool {
+        let start = buffer.iova();
+        let end = start + buffer.len_bytes() as u64;
+        self.premapped
+            .iter()
+            .any(|&(iova, len)| start >= iova && end <= iova + len)
+    }
+
+    /// Submits a read or write of the first `len_bytes` of `buffer` (a
+    /// multiple of the block size; for transfers smaller than a 4 KiB
+    /// frame). Completes like any other request.
+    pub fn submit_partial(
+        &mut self,
+        op: BlockOp,
+        buffer: DmaBuffer,
+        len_bytes: usize,
+        tag: Tag,
+    ) -> Result<(), SubmitError> {
+        let block_bytes = self.geometry.block_bytes as usize;
+        if len_bytes == 0
+            || len_bytes > buffer.len_bytes()
+            || !len_bytes.is_multiple_of(block_bytes)
+        {
+            return Err(SubmitError::Invalid(Error::BadLength {
+                op: op.name(),
+                len_bytes,
+                block_bytes: self.geometry.block_bytes,
+            }));
+        }
+        self.submit_inner(op, Some(buffer), len_bytes, tag)
+    }
+
+    fn submit_inner(
+        &mut self,
+        op: BlockOp,
+        buffer: Option<DmaBuffer>,
+        len_bytes: usize,
+        tag: Tag,
+    ) -> Result<(), SubmitError> {
+        // Check the range with the transfer length actually used.
+        let blocks = (len_bytes / self.geometry.block_bytes as usize) as u64;
+        if let BlockOp::Read { lba } | BlockOp::Write { lba } = op {
+            if lba
+                .checked_add(blocks)
+                .is_none_or(|end| end > self.geometry.capacity_blocks)
+            {
+                return Err(SubmitError::Invalid(Error::OutOfRange {
+                    op: op.name(),
+                    lba,
+                    block_count: blocks,
+                    capacity_blocks: self.geometry.capacity_blocks,
+                }));
+            }
+        }
+        self.notice_reset();
+        if self.ready.len() + self.qpair.in_flight() >= self.depth {
+            return Err(SubmitError::Busy { op, buffer, tag });
+        }
+        if let Err(e) = self.revive() {
+            // The controller is in trouble; the caller hears of it now.
+            return Err(SubmitError::Invalid(to_blk(op, op_lba(op), &self.name, e)));
+        }
+        let lba = op_lba(op);
+        let (opcode, payload, sqe) = match op {
+            BlockOp::Read { lba } | BlockOp::Write { lba } => {
+                let opcode = if matches!(op, BlockOp::Read { .. }) {
+                    NvmOpcode::Read
+                } else {
+                    NvmOpcode::Write
+                };
+                let iova = buffer.as_ref().map_or(0, DmaBuffer::iova);
+                let sqe = Sqe {
+                    cdw10: lba as u32,
+                    cdw11: (lba >> 32) as u32,
+                    cdw12: (blocks as u32).saturating_sub(1) & 0xffff,
+                    ..Sqe::default()
+                };
+                if blocks > 65536 {
+                    let e = NvmeError::BadTransfer {
+                        qid: self.qid(),
+                        iova,
+                        len_bytes,
+                        reason: "more than 65536 blocks in one command",
+                    };
+                    return Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e)));
+                }
+                let transfer = Transfer {
+                    iova,
+                    len_bytes: u32::try_from(len_bytes).unwrap_or(u32::MAX),
+                };
+                (opcode, Payload::Data(transfer), sqe)
+            }
+            BlockOp::Flush => (NvmOpcode::Flush, Payload::None, Sqe::default()),
+            BlockOp::Deallocate { lba, block_count } => {
+                let sqe = Sqe {
+                    cdw11: crate::spec::DSM_ATTRIBUTE_DEALLOCATE,
+                    ..Sqe::default()
+                };
+                if !self
+                    .controller
+                    .identity()
+                    .controller
+                    .optional_commands
+                    .dataset_management
+                {
+                    // No DSM: forgetting nothing is a valid deallocate.
+                    self.ready.push_back(Completion {
+                        tag,
+                        buffer,
+                        result: Ok(()),
+                    });
+                    return Ok(());
+                }
+                (
+                    NvmOpcode::DatasetManagement,
+                    Payload::Dsm { lba, block_count },
+                    sqe,
+                )
+            }
+        };
+        let mut mapped = None;
+        if let Some(buffer) = &buffer {
+            if !self.in_premapped(buffer) {
+                // Cold path: a buffer outside every registered arena.
+                let range = (buffer.iova(), buffer.len_bytes() as u64);
+                if let Err(e) = self.controller.mapper().map(range.0, range.1) {
+                    return Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e)));
+                }
+                mapped = Some(range);
+            }
+        }
+        let command = Command {
+            opcode: Opcode::Nvm(opcode),
+            sqe: Sqe {
+                nsid: self.controller.identity().nsid,
+                ..sqe
+            },
+            payload,
+            lba,
+        };
+        let request = Request {
+            tag,
+            op,
+            buffer,
+            mapped,
+        };
+        let now_ms = self.controller.clock().now_ms();
+        match self.qpair.submit(command, request, now_ms) {
+            Ok(_) => Ok(()),
+            Err(refused) => {
+                let (request, error) = match refused {
+                    SubmitRefused::Busy(request) => (request, None),
+                    SubmitRefused::Invalid(e, request) => (request, Some(e)),
+                };
+                if let Some((iova, len)) = request.mapped {
+                    if let Err(e) = self.controller.mapper().unmap(iova, len) {
+                        log::error!("{}: unmapping a refused buffer: {e}", self.name);
+                    }
+                }
+                match error {
+                    None => Err(SubmitError::Busy {
+                        op: request.op,
+                        buffer: request.buffer,
+                        tag: request.tag,
+                    }),
+                    Some(e) => Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e))),
+                }
+            }
+        }
+    }
+
+    /// Looks for expired commands (abort them; reset if aborts do not
+    /// help) and a fatal controller status (reset). Cold path.
+    fn health_check(&mut self, now_ms: u64) {
+        if self.qpair.in_flight() == 0
+            || now_ms.saturating_sub(self.last_health_check_ms) < HEALTH_CHECK_INTERVAL_MS
+        {
+            return;
+        }
+        self.last_health_check_ms = now_ms;
+        let timeout_ms = self.controller.options.io_timeout_ms;
+        let mut reset = self.controller.is_fatal() || self.qpair.abort_failed(now_ms, timeout_ms);
+        let count = self
+            .qpair
+            .take_expired(now_ms, timeout_ms, &mut self.expired);
+        for i in 0..count {
+            let cid = self.expired[i];
+            log::warn!(
+                "{}: qp {} cid {cid}: no completion after {timeout_ms} ms; aborting",
+                self.name,
+                self.qid()
+            );
+            if let Err(e) = self.controller.abort(self.qid(), cid) {
+                log::warn!("{}: abort of qp {} cid {cid}: {e}", self.name, self.qid());
+                reset = true;
+            }
+        }
+        if reset {
+            if let Err(e) = self.controller.reset(self.generation) {
+                log::error!("{}: controller reset failed: {e}", self.name);
+            }
+            self.notice_reset();
+        }
+    }
+
+    /// Submits Write Zeroes of `block_count` (1..=65536) blocks at `lba`.
+    pub fn submit_write_zeroes(
+        &mut self,
+        lba: u64,
+        block_count: u32,
+        tag: Tag,
+    ) -> Result<(), NvmeError> {
+        self.notice_reset();
+        self.revive()?;
+        if block_count == 0
+            || block_count > 65536
+            || lba
+                .checked_add(u64::from(block_count))
+                .is_none_or(|end| end > self.geometry.capacity_blocks)
+        {
+            return Err(NvmeError::BadTransfer {
+                qid: self.qid(),
+                iova: 0,
+                len_bytes: 0,
+                reason: "write zeroes range outside the namespace or over 65536 blocks",
+            });
+        }
+        if self.ready.len() + self.qpair.in_flight() >= self.depth {
+            return Err(NvmeError::NoQueues { granted: 0 });
+        }
+        let command = Command {
+            opcode: Opcode::Nvm(NvmOpcode::WriteZeroes),
+            sqe: Sqe {
+                nsid: self.controller.identity().nsid,
+                cdw10: lba as u32,
+                cdw11: (lba >> 32) as u32,
+                cdw12: block_count - 1,
+                ..Sqe::default()
+            },
+            payload: Payload::None,
+            lba,
+        };
+        let request = Request {
+            tag,
+            op: BlockOp::Deallocate {
+                lba,
+                block_count: u64::from(block_count),
+            },
+            buffer: None,
+            mapped: None,
+        };
+        let now_ms = self.controller.clock().now_ms();
+        match self.qpair.submit(command, request, now_ms) {
+            Ok(_) => Ok(()),
+            Err(SubmitRefused::Busy(_)) => Err(NvmeError::NoQueues { granted: 0 }),
+            Err(SubmitRefused::Invalid(e, _)) => Err(e),
+        }
+    }
+}
+
+/// Turns a finished command into a Completion: unmaps a per-request
+/// mapping first (the device is done with the buffer), then hands the
+/// buffer back.
+fn finish(
+    finished: Finished<Request>,
+    mapper: &dyn crate::memory::DmaMapper,
+    name: &str,
+) -> Completion {
+    let Request {
+        tag,
+        op,
+        buffer,
+        mapped,
+    } = finished.context;
+    let mut result = finished
+        .result
+        .map(|_| ())
+        .map_err(|e| to_blk(op, op_lba(op), name, e));
+    if let Some((iova, len)) = mapped {
+        if let Err(e) = mapper.unmap(iova, len) {
+            if result.is_ok() {
+                result = Err(to_blk(op, op_lba(op), name, e));
+            }
+        }
+    }
+    Completion {
+        tag,
+        buffer,
+        result,
+    }
+}
+
+impl BlockQueue for NvmeQueue {
+    fn submit(
+        &mut self,
+        op: BlockOp,
+        buffer: Option<DmaBuffer>,
+        tag: Tag,
+    ) -> Result<(), SubmitError> {
+        if let Err(e) = self.geometry.check_request(op, buffer.as_ref()) {
+            return Err(SubmitError::Invalid(e));
+        }
+        let len_bytes = buffer.as_ref().map_or(0, DmaBuffer::len_bytes);
+        self.submit_inner(op, buffer, len_bytes, tag)
+    }
+
+    fn poll(&mut self, completions: &mut Vec<Completion>, max: usize) -> usize {
+        self.notice_reset();
+        if self.live {
+            self.qpair
+                .ring_doorbell(self.controller.registers().as_ref());
+        }
+        let mut moved = 0;
+        while moved < max {
+            let Some(completion) = self.ready.pop_front() else {
+                break;
+            };
+            completions.push(completion);
+            moved += 1;
+        }
+        if moved < max && self.live {
+            let now_ms = self.controller.clock().now_ms();
+            let (mapper, name) = (self.controller.mapper(), &self.name);
+            let report = self.qpair.poll(
+                self.controller.registers().as_ref(),
+                now_ms,
+                max - moved,
+                |finished| {
+                    completions.push(finish(finished, mapper.as_ref(), name));
+                },
+            );
+            moved += report.completed;
+            if report.stray > 0 {
+                log::warn!(
+                    "{}: qp {}: {} completions for commands not in flight",
+                    self.name,
+                    self.qid(),
+                    report.stray
+                );
+            }
+            if report.completed == 0 {
+                self.health_check(now_ms);
+            }
+        }
+        moved
+    }
+
+    fn in_flight(&self) -> usize {
+        self.qpair.in_flight() + self.ready.len()
+    }
+}
+
+impl Drop for NvmeQueue {
+    fn drop(&mut self) {
+        // Delete the device side first, so the controller stops using the
+        // rings before they are unmapped and freed.
+        if self.live && self.controller.generation() == self.generation {
+            if let Err(e) = self.controller.delete_io_queues(self.qid()) {
+                log::error!("{}: deleting qp {}: {e}; resetting", self.name, self.qid());
+                if let Err(e) = self.controller.reset(self.generation) {
+                    log::error!("{}: controller reset failed: {e}", self.name);
+                }
+            }
+        }
+        let (ready, mapper, name) = (&mut self.ready, self.controller.mapper(), &self.name);
+        self.qpair.fail_all(|finished| {
+            ready.push_back(finish(finished, mapper.as_ref(), name));
+        });
+        self.controller.release_qid(self.qid());
+    }
+}
