@@ -615,3 +615,312 @@ impl Drop for NvmeQueue {
         self.controller.release_qid(self.qid());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::{ControllerOptions, TestClock};
+    use crate::model::{Match, ModelConfig, ModelController};
+
+    struct Rig {
+        model: Arc<ModelController>,
+        clock: Arc<TestClock>,
+        device: NvmeDevice,
+    }
+
+    fn rig(config: ModelConfig, options: ControllerOptions) -> Rig {
+        let model = Arc::new(ModelController::new(config));
+        let clock = Arc::new(TestClock::new(0));
+        let controller =
+            Controller::start(model.clone(), model.clone(), clock.clone(), options).expect("start");
+        Rig {
+            model,
+            clock,
+            device: NvmeDevice::new(controller, "model"),
+        }
+    }
+
+    fn default_rig() -> Rig {
+        rig(
+            ModelConfig::default(),
+            ControllerOptions {
+                io_timeout_ms: 1000,
+                ..ControllerOptions::default()
+            },
+        )
+    }
+
+    /// The NvmeError inside a completion's error.
+    fn nvme_error(error: &Error) -> Option<&NvmeError> {
+        match error {
+            Error::Io { source, .. } => source.get_ref()?.downcast_ref::<NvmeError>(),
+            _ => None,
+        }
+    }
+
+    fn drain(queue: &mut NvmeQueue, want: usize) -> Vec<Completion> {
+        let mut completions = Vec::new();
+        for _ in 0..10_000 {
+            if completions.len() >= want {
+                break;
+            }
+            let left = want - completions.len();
+            queue.poll(&mut completions, left);
+        }
+        assert_eq!(completions.len(), want, "completions within 10000 polls");
+        completions
+    }
+
+    fn filled(byte: u8) -> DmaBuffer {
+        let mut buffer = DmaBuffer::new(4096);
+        buffer.as_mut_slice().fill(byte);
+        buffer
+    }
+
+    /// A reset in the middle of a run fails exactly the commands in flight
+    /// (hung ones and ones never rung) with Reset, hands every buffer back,
+    /// leaves completed writes intact, and the queue works again after.
+    #[test]
+    fn reset_mid_run_fails_in_flight_cleanly() {
+        let rig = default_rig();
+        let mut queue = rig.device.open_nvme_queue(16).expect("open");
+        let hung_lbas = 100..104u64;
+        for lba in hung_lbas.clone() {
+            rig.model.hang(
+                Match {
+                    opcode: Some(NvmOpcode::Read),
+                    lba: Some(lba * 8),
+                },
+                1,
+            );
+        }
+        for lba in 0..8u64 {
+            BlockQueue::submit(
+                &mut queue,
+                BlockOp::Write { lba: lba * 8 },
+                Some(filled(lba as u8 + 1)),
+                Tag(lba),
+            )
+            .expect("submit write");
+        }
+        for lba in hung_lbas.clone() {
+            BlockQueue::submit(
+                &mut queue,
+                BlockOp::Read { lba: lba * 8 },
+                Some(DmaBuffer::new(4096)),
+                Tag(lba),
+            )
+            .expect("submit read");
+        }
+        let done = drain(&mut queue, 8);
+        assert!(done.iter().all(|c| c.result.is_ok() && c.tag.0 < 8));
+        assert_eq!(rig.model.hung_commands(), 4);
+        // Two more, submitted but never rung: the reset beats them.
+        for tag in 200..202 {
+            BlockQueue::submit(&mut queue, BlockOp::Flush, None, Tag(tag)).expect("submit flush");
+        }
+        assert_eq!(queue.in_flight(), 6);
+        rig.device.reset().expect("reset");
+        let failed = drain(&mut queue, 6);
+        for completion in &failed {
+            let error = completion.result.as_ref().expect_err("failed by the reset");
+            assert!(
+                matches!(nvme_error(error), Some(NvmeError::Reset { .. })),
+                "{error}"
+            );
+            if completion.tag.0 < 200 {
+                assert!(completion
+                    .buffer
+                    .as_ref()
+                    .is_some_and(|b| b.len_bytes() == 4096));
+            }
+        }
+        assert_eq!(queue.in_flight(), 0);
+        assert_eq!(rig.model.hung_commands(), 0);
+        assert_eq!(rig.model.counters().resets, 1);
+        // The queue comes back by itself, and the writes are still there.
+        let queue: &mut dyn BlockQueue = &mut queue;
+        for lba in 0..8u64 {
+            let got = queue
+                .read(lba * 8, DmaBuffer::new(4096))
+                .expect("read after reset");
+            assert!(
+                got.as_slice().iter().all(|&b| b == lba as u8 + 1),
+                "lba {lba}"
+            );
+        }
+        assert_eq!(rig.model.io_queue_count(), 1);
+    }
+
+    /// CSTS.CFS while commands are in flight: the next health check resets
+    /// the controller, the stuck commands fail with Reset, and I/O resumes.
+    #[test]
+    fn fatal_status_leads_to_reset() {
+        let rig = default_rig();
+        let mut queue = rig.device.open_nvme_queue(8).expect("open");
+        rig.model.hang(
+            Match {
+                opcode: Some(NvmOpcode::Flush),
+                lba: None,
+            },
+            2,
+        );
+        for tag in 0..2 {
+            BlockQueue::submit(&mut queue, BlockOp::Flush, None, Tag(tag)).expect("submit");
+        }
+        let mut completions = Vec::new();
+        assert_eq!(queue.poll(&mut completions, 8), 0);
+        rig.model.set_fatal();
+        // Before the health check interval nothing is noticed.
+        assert_eq!(queue.poll(&mut completions, 8), 0);
+        rig.clock.advance(HEALTH_CHECK_INTERVAL_MS);
+        let failed = drain(&mut queue, 2);
+        assert!(failed.iter().all(|c| matches!(
+            c.result.as_ref().map_err(nvme_error),
+            Err(Some(NvmeError::Reset { .. }))
+        )));
+        assert_eq!(rig.model.counters().resets, 1);
+        let queue: &mut dyn BlockQueue = &mut queue;
+        queue.flush().expect("flush after the reset");
+    }
+
+    /// A command that does not complete in its timeout is aborted and
+    /// completes as Timeout; when the abort does not take, the controller
+    /// is reset after twice the timeout and the command fails as Reset.
+    #[test]
+    fn stuck_commands_are_aborted_then_reset() {
+        let rig = default_rig();
+        let mut queue = rig.device.open_nvme_queue(8).expect("open");
+        rig.model.hang(
+            Match {
+                opcode: Some(NvmOpcode::Write),
+                lba: None,
+            },
+            1,
+        );
+        BlockQueue::submit(
+            &mut queue,
+            BlockOp::Write { lba: 0 },
+            Some(filled(1)),
+            Tag(1),
+        )
+        .expect("submit");
+        let mut completions = Vec::new();
+        assert_eq!(queue.poll(&mut completions, 1), 0);
+        rig.clock.advance(999);
+        assert_eq!(queue.poll(&mut completions, 1), 0);
+        assert_eq!(rig.model.counters().aborts, 0, "aborted before its time");
+        // Health checks run at most every 100 ms.
+        rig.clock.advance(HEALTH_CHECK_INTERVAL_MS);
+        let done = drain(&mut queue, 1);
+        assert!(
+            matches!(
+                done[0].result.as_ref().map_err(nvme_error),
+                Err(Some(NvmeError::Timeout { lba: 0, .. }))
+            ),
+            "{:?}",
+            done[0].result
+        );
+        assert!(done[0].buffer.is_some());
+
+        rig.model.set_abort_works(false);
+        rig.model.hang(
+            Match {
+                opcode: Some(NvmOpcode::Read),
+                lba: None,
+            },
+            1,
+        );
+        BlockQueue::submit(
+            &mut queue,
+            BlockOp::Read { lba: 8 },
+            Some(DmaBuffer::new(4096)),
+            Tag(2),
+        )
+        .expect("submit");
+        assert_eq!(queue.poll(&mut completions, 1), 0);
+        rig.clock.advance(1000);
+        assert_eq!(queue.poll(&mut completions, 1), 0);
+        assert_eq!(rig.model.counters().aborts, 2);
+        assert_eq!(rig.model.counters().resets, 0);
+        rig.clock.advance(1000);
+        let done = drain(&mut queue, 1);
+        assert!(matches!(
+            done[0].result.as_ref().map_err(nvme_error),
+            Err(Some(NvmeError::Reset { .. }))
+        ));
+        assert_eq!(rig.model.counters().resets, 1);
+    }
+
+    /// A controller that never sets CSTS.RDY fails bring-up with
+    /// ReadyTimeout after CAP.TO by the clock passed in.
+    #[test]
+    fn never_ready_controller_times_out() {
+        let model = Arc::new(ModelController::new(ModelConfig::default()));
+        model.set_never_ready(true);
+        let clock = Arc::new(TestClock::new(1));
+        match Controller::start(
+            model.clone(),
+            model.clone(),
+            clock,
+            ControllerOptions::default(),
+        ) {
+            Err(NvmeError::ReadyTimeout {
+                wanted: true,
+                timeout_ms: 1000,
+                ..
+            }) => {}
+            other => panic!("expected ReadyTimeout, got {other:?}"),
+        }
+    }
+
+    /// Queues beyond what the controller granted are refused; closing one
+    /// frees its qid and its device queues.
+    #[test]
+    fn queue_count_is_bounded_by_the_grant() {
+        let rig = rig(
+            ModelConfig {
+                max_io_queues: 2,
+                ..ModelConfig::default()
+            },
+            ControllerOptions::default(),
+        );
+        assert_eq!(rig.device.controller().granted_queues(), 2);
+        let first = rig.device.open_nvme_queue(4).expect("first");
+        let _second = rig.device.open_nvme_queue(4).expect("second");
+        assert!(matches!(
+            rig.device.open_nvme_queue(4),
+            Err(NvmeError::NoQueues { granted: 2 })
+        ));
+        drop(first);
+        assert_eq!(rig.model.io_queue_count(), 1);
+        rig.device.open_nvme_queue(4).expect("after a close");
+        assert!(rig.device.open_nvme_queue(0).is_err());
+        assert!(rig.device.open_nvme_queue(5000).is_err());
+    }
+
+    /// 512-byte transfers from part of a frame, and write zeroes, reach
+    /// the namespace as asked.
+    #[test]
+    fn partial_transfers_and_write_zeroes() {
+        let rig = default_rig();
+        let mut queue = rig.device.open_nvme_queue(4).expect("open");
+        queue
+            .submit_partial(BlockOp::Write { lba: 3 }, filled(0xab), 512, Tag(1))
+            .expect("submit");
+        let done = drain(&mut queue, 1);
+        assert!(done[0].result.is_ok());
+        assert_eq!(rig.model.namespace_bytes(3 * 512, 512), vec![0xab; 512]);
+        assert_eq!(rig.model.namespace_bytes(4 * 512, 512), vec![0; 512]);
+        assert!(queue
+            .submit_partial(BlockOp::Write { lba: 3 }, filled(0), 100, Tag(2))
+            .is_err());
+        queue
+            .submit_write_zeroes(3, 1, Tag(3))
+            .expect("write zeroes");
+        let done = drain(&mut queue, 1);
+        assert!(done[0].result.is_ok());
+        assert_eq!(rig.model.namespace_bytes(3 * 512, 512), vec![0; 512]);
+        assert!(queue.submit_write_zeroes(u64::MAX, 1, Tag(4)).is_err());
+    }
+}

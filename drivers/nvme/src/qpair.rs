@@ -556,3 +556,555 @@ impl<T> std::fmt::Debug for Qpair<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::controller::{Controller, ControllerOptions, Mapping, QpairMemory, TestClock};
+    use crate::memory::DmaMapper;
+    use crate::model::{Match, ModelConfig, ModelController};
+    use crate::spec::{MediaStatus, NvmOpcode, StatusCode};
+
+    const BLOCK_BYTES: u32 = 512;
+
+    struct Rig {
+        model: Arc<ModelController>,
+        controller: Controller,
+    }
+
+    fn rig() -> Rig {
+        let model = Arc::new(ModelController::new(ModelConfig {
+            block_bytes: BLOCK_BYTES,
+            capacity_blocks: 8 * 1024,
+            ..ModelConfig::default()
+        }));
+        let controller = Controller::start(
+            model.clone(),
+            model.clone(),
+            Arc::new(TestClock::new(0)),
+            ControllerOptions::default(),
+        )
+        .expect("start");
+        Rig { model, controller }
+    }
+
+    /// An I/O qpair of `entries` created on the device. Mappings before
+    /// the qpair in the tuple's users' minds; the model does not care.
+    fn io_qpair(rig: &Rig, entries: u16) -> (Qpair<u64>, [Mapping; 3]) {
+        let qid = rig.controller.allocate_qid().expect("qid");
+        let config = QpairConfig {
+            qid,
+            entries,
+            memory_page_bytes: 4096,
+            max_transfer_bytes: rig.controller.max_transfer_bytes(),
+            doorbell_stride_bytes: 4,
+        };
+        let memory = QpairMemory::new(rig.controller.mapper(), entries).expect("memory");
+        let (qpair, mappings) = memory.into_qpair::<u64>(config);
+        rig.controller.create_io_queues(&qpair).expect("create");
+        (qpair, mappings)
+    }
+
+    /// Data memory the device may reach.
+    struct Buffer {
+        _mapping: Mapping,
+        memory: DeviceMemory,
+    }
+
+    fn buffer(rig: &Rig, len_bytes: usize) -> Buffer {
+        let memory = DeviceMemory::zeroed(len_bytes);
+        let mapper: &Arc<dyn DmaMapper> = rig.controller.mapper();
+        mapper.map(memory.iova(), len_bytes as u64).expect("map");
+        Buffer {
+            _mapping: Mapping::new(memory.iova(), len_bytes as u64, mapper),
+            memory,
+        }
+    }
+
+    fn io(opcode: NvmOpcode, lba: u64, transfer: Option<Transfer>) -> Command {
+        let blocks = transfer.map_or(1, |t| t.len_bytes / BLOCK_BYTES);
+        Command {
+            opcode: Opcode::Nvm(opcode),
+            sqe: Sqe {
+                nsid: 1,
+                cdw10: lba as u32,
+                cdw11: (lba >> 32) as u32,
+                cdw12: blocks - 1,
+                ..Sqe::default()
+            },
+            payload: transfer.map_or(Payload::None, Payload::Data),
+            lba,
+        }
+    }
+
+    /// Submits one command and polls until it finishes (bounded).
+    fn run(qpair: &mut Qpair<u64>, rig: &Rig, command: Command) -> Result<u32, NvmeError> {
+        let registers = rig.controller.registers().as_ref();
+        let cid = match qpair.submit(command, 99, 0) {
+            Ok(cid) => cid,
+            Err(SubmitRefused::Invalid(e, _)) => return Err(e),
+            Err(SubmitRefused::Busy(_)) => panic!("busy on an idle queue"),
+        };
+        qpair.ring_doorbell(registers);
+        for _ in 0..1000 {
+            let mut result = None;
+            qpair.poll(registers, 0, 1, |finished| {
+                assert_eq!(finished.cid, cid);
+                assert_eq!(finished.context, 99);
+                result = Some(finished.result);
+            });
+            if let Some(result) = result {
+                return result;
+            }
+        }
+        panic!("command {command:?} did not complete in 1000 polls");
+    }
+
+    fn fill(memory: &DeviceMemory, offset: usize, len: usize, seed: u32) {
+        for i in (0..len).step_by(4) {
+            memory.write_u32(offset + i, seed.wrapping_mul(0x9e37_79b9) ^ (i as u32));
+        }
+    }
+
+    fn bytes(memory: &DeviceMemory, offset: usize, len: usize) -> Vec<u8> {
+        let mut out = vec![0u8; len];
+        memory.read_bytes(offset, &mut out);
+        out
+    }
+
+    /// Writes then reads back every transfer size from 512 B to 1 MiB, at
+    /// page-aligned and unaligned starts, through PRP1 only, PRP1+PRP2
+    /// and PRP lists; what comes back is what went in, and the namespace
+    /// holds it at the right LBA.
+    #[test]
+    fn every_transfer_size_round_trips() {
+        let rig = rig();
+        let (mut qpair, _mappings) = io_qpair(&rig, 8);
+        let source = buffer(&rig, (1 << 20) + 8192);
+        let target = buffer(&rig, (1 << 20) + 8192);
+        let sizes = [
+            512,
+            1024,
+            3584,
+            4096,
+            4608,
+            8192,
+            8704,
+            12288,
+            65536,
+            131_072 + 512,
+            512 * 1024,
+            1 << 20,
+        ];
+        let mut seed = 1;
+        for len in sizes {
+            for offset in [0usize, 512, 4096 - 512] {
+                if offset + len > (1 << 20) + 8192 {
+                    continue;
+                }
+                seed += 1;
+                let lba = seed as u64 * 7;
+                fill(&source.memory, offset, len, seed);
+                let write = Transfer {
+                    iova: source.memory.iova() + offset as u64,
+                    len_bytes: len as u32,
+                };
+                run(&mut qpair, &rig, io(NvmOpcode::Write, lba, Some(write)))
+                    .unwrap_or_else(|e| panic!("write {len} at +{offset}: {e}"));
+                let read = Transfer {
+                    iova: target.memory.iova() + offset as u64,
+                    len_bytes: len as u32,
+                };
+                run(&mut qpair, &rig, io(NvmOpcode::Read, lba, Some(read)))
+                    .unwrap_or_else(|e| panic!("read {len} at +{offset}: {e}"));
+                let written = bytes(&source.memory, offset, len);
+                assert!(
+                    bytes(&target.memory, offset, len) == written,
+                    "{len} bytes at +{offset}: read back differs"
+                );
+                assert!(
+                    rig.model
+                        .namespace_bytes(lba as usize * BLOCK_BYTES as usize, len)
+                        == written,
+                    "{len} bytes at +{offset}: namespace differs"
+                );
+            }
+        }
+        assert_eq!(rig.model.counters().dma_faults, 0);
+    }
+
+    /// PRP construction at the boundaries: one page needs PRP1 only; up to
+    /// two pages (counting a partial first page) put the second page in
+    /// PRP2; more put a list pointer in PRP2 whose entries are the
+    /// following page addresses.
+    #[test]
+    fn prp_list_boundaries() {
+        let rig = rig();
+        let (qpair, _mappings) = io_qpair(&rig, 4);
+        let base = 0x10_0000u64;
+        let prps = |iova: u64, len: u32| {
+            let mut sqe = Sqe::default();
+            qpair.build_prps(
+                2,
+                Transfer {
+                    iova,
+                    len_bytes: len,
+                },
+                &mut sqe,
+            );
+            (sqe.prp1, sqe.prp2)
+        };
+        assert_eq!(prps(base, 4096), (base, 0));
+        assert_eq!(prps(base + 512, 3584), (base + 512, 0));
+        assert_eq!(prps(base + 512, 3585 + 3), (base + 512, base + 4096));
+        assert_eq!(prps(base, 8192), (base, base + 4096));
+        assert_eq!(prps(base + 4092, 4100), (base + 4092, base + 4096));
+        let list = qpair.frames.iova() + 2 * PRP_LIST_BYTES as u64;
+        assert_eq!(prps(base, 8192 + 512), (base, list));
+        let entry = |i: usize| {
+            let mut word = [0u8; 8];
+            qpair
+                .frames
+                .read_bytes(2 * PRP_LIST_BYTES + 8 * i, &mut word);
+            u64::from_le_bytes(word)
+        };
+        assert_eq!((entry(0), entry(1)), (base + 4096, base + 8192));
+        // 1 MiB from an unaligned start: 256 more pages after the first.
+        assert_eq!(prps(base + 512, 1 << 20).1, list);
+        for i in 0..256 {
+            assert_eq!(entry(i), base + 4096 * (i as u64 + 1), "entry {i}");
+        }
+        // A list needing more than one frame, an odd start, an empty or
+        // too-large transfer are refused before anything is written.
+        let check = |iova: u64, len: u32| {
+            qpair.check_transfer(Transfer {
+                iova,
+                len_bytes: len,
+            })
+        };
+        assert!(check(base, 1 << 20).is_ok());
+        assert!(check(base + 2, 4096).is_err());
+        assert!(check(base, 0).is_err());
+        assert!(check(base, (1 << 20) + 4096).is_err());
+        assert!(check(u64::MAX - 4095, 8192).is_err());
+    }
+
+    /// For queue depths 1 to 128, keeping the queue full of 4 KiB writes
+    /// and reads, both rings wrap at least 20 times; every command
+    /// completes once with its own context, data reads back, the SQ
+    /// doorbell is written once per batch and the CQ doorbell once per
+    /// poll that found something.
+    #[test]
+    fn depths_1_to_128_wrap_both_rings() {
+        let rig = rig();
+        for depth in [1u16, 2, 3, 4, 7, 8, 31, 32, 64, 100, 127, 128] {
+            let entries = depth + 1;
+            let (mut qpair, _mappings) = io_qpair(&rig, entries);
+            let data = buffer(&rig, usize::from(depth) * 4096);
+            let registers = rig.controller.registers().as_ref();
+            let total = u64::from(entries) * 20;
+            let mut next = 0u64;
+            let mut done = vec![false; total as usize];
+            let mut finished_count = 0;
+            let mut batches = 0;
+            let mut polls_with_work = 0;
+            let before = rig.model.counters();
+            let mut rounds = 0;
+            while finished_count < total as usize {
+                rounds += 1;
+                assert!(
+                    rounds <= 4 * total,
+                    "depth {depth}: {finished_count} of {total} finished after {rounds} rounds"
+                );
+                let mut submitted = 0;
+                while next < total {
+                    let slot = next % u64::from(depth);
+                    // The first pass over each slot writes, later ones read.
+                    let opcode = if next < u64::from(depth) {
+                        fill(&data.memory, slot as usize * 4096, 4096, slot as u32);
+                        NvmOpcode::Write
+                    } else {
+                        NvmOpcode::Read
+                    };
+                    let transfer = Transfer {
+                        iova: data.memory.iova() + slot * 4096,
+                        len_bytes: 4096,
+                    };
+                    match qpair.submit(io(opcode, slot * 8, Some(transfer)), next, 0) {
+                        Ok(_) => {
+                            next += 1;
+                            submitted += 1;
+                        }
+                        Err(SubmitRefused::Busy(context)) => {
+                            assert_eq!(context, next);
+                            break;
+                        }
+                        Err(SubmitRefused::Invalid(e, _)) => panic!("{e}"),
+                    }
+                }
+                if submitted > 0 {
+                    batches += 1;
+                }
+                qpair.ring_doorbell(registers);
+                let report = qpair.poll(registers, 0, usize::MAX, |finished| {
+                    finished.result.as_ref().expect("command succeeds");
+                    let index = finished.context as usize;
+                    assert!(!done[index], "context {index} finished twice");
+                    done[index] = true;
+                });
+                assert!(report.completed <= (usize::from(entries) / 4).max(1));
+                assert_eq!(report.stray, 0);
+                if report.completed > 0 {
+                    polls_with_work += 1;
+                }
+                finished_count += report.completed;
+            }
+            assert!(done.iter().all(|&d| d), "depth {depth}: not all finished");
+            assert_eq!(qpair.in_flight(), 0);
+            let after = rig.model.counters();
+            assert_eq!(
+                after.sq_doorbell_writes - before.sq_doorbell_writes,
+                batches,
+                "depth {depth}: SQ doorbells per batch"
+            );
+            assert_eq!(
+                after.cq_doorbell_writes - before.cq_doorbell_writes,
+                polls_with_work,
+                "depth {depth}: CQ doorbells per poll"
+            );
+            // Every write landed where it was aimed.
+            let pattern = DeviceMemory::zeroed(4096);
+            for slot in 0..usize::from(depth) {
+                fill(&pattern, 0, 4096, slot as u32);
+                assert!(
+                    rig.model
+                        .namespace_bytes(slot * 8 * BLOCK_BYTES as usize, 4096)
+                        == bytes(&pattern, 0, 4096),
+                    "depth {depth} slot {slot}: namespace differs"
+                );
+            }
+            rig.controller
+                .delete_io_queues(qpair.qid())
+                .expect("delete");
+            rig.controller.release_qid(qpair.qid());
+        }
+    }
+
+    /// One poll takes at most a quarter of the ring even when asked for
+    /// more, and at most `max`; the rest wait for the next poll.
+    #[test]
+    fn poll_is_capped_per_call() {
+        let rig = rig();
+        let (mut qpair, _mappings) = io_qpair(&rig, 128);
+        let registers = rig.controller.registers().as_ref();
+        for i in 0..100 {
+            qpair
+                .submit(io(NvmOpcode::Flush, 0, None), i, 0)
+                .expect("submit");
+        }
+        qpair.ring_doorbell(registers);
+        assert_eq!(qpair.poll(registers, 0, 1000, |_| {}).completed, 32);
+        assert_eq!(qpair.poll(registers, 0, 5, |_| {}).completed, 5);
+        assert_eq!(qpair.poll(registers, 0, 0, |_| {}).completed, 0);
+        let mut rest = 0;
+        for _ in 0..10 {
+            rest += qpair.poll(registers, 0, 1000, |_| {}).completed;
+        }
+        assert_eq!(rest, 63);
+        assert_eq!(qpair.in_flight(), 0);
+    }
+
+    /// With every tracker taken, submit says Busy and hands the context
+    /// back untouched; one completion frees one tracker.
+    #[test]
+    fn busy_when_trackers_run_out() {
+        let rig = rig();
+        let (mut qpair, _mappings) = io_qpair(&rig, 5);
+        for i in 0..4 {
+            qpair
+                .submit(io(NvmOpcode::Flush, 0, None), i, 0)
+                .expect("submit");
+        }
+        match qpair.submit(io(NvmOpcode::Flush, 0, None), 77, 0) {
+            Err(SubmitRefused::Busy(77)) => {}
+            other => panic!("expected Busy(77), got {other:?}"),
+        }
+        let registers = rig.controller.registers().as_ref();
+        qpair.ring_doorbell(registers);
+        assert_eq!(qpair.poll(registers, 0, 1, |_| {}).completed, 1);
+        assert!(qpair.submit(io(NvmOpcode::Flush, 0, None), 78, 0).is_ok());
+    }
+
+    /// Error statuses from the device become typed errors naming the
+    /// queue, command, opcode and LBA, for each status type.
+    #[test]
+    fn error_statuses_become_typed_errors() {
+        let rig = rig();
+        let (mut qpair, _mappings) = io_qpair(&rig, 4);
+        let data = buffer(&rig, 4096);
+        let transfer = Transfer {
+            iova: data.memory.iova(),
+            len_bytes: 4096,
+        };
+        rig.model.inject_status(
+            Match {
+                opcode: Some(NvmOpcode::Read),
+                lba: Some(42),
+            },
+            StatusCode::Media(MediaStatus::UnrecoveredReadError),
+            1,
+        );
+        match run(&mut qpair, &rig, io(NvmOpcode::Read, 40, Some(transfer))) {
+            Err(NvmeError::Command {
+                qid,
+                opcode: Opcode::Nvm(NvmOpcode::Read),
+                lba: 40,
+                status,
+                ..
+            }) => {
+                assert_eq!(qid, qpair.qid());
+                assert_eq!(
+                    status.code,
+                    StatusCode::Media(MediaStatus::UnrecoveredReadError)
+                );
+                assert!(status.do_not_retry);
+            }
+            other => panic!("expected a media error, got {other:?}"),
+        }
+        // The fault was for one command: the retry succeeds.
+        run(&mut qpair, &rig, io(NvmOpcode::Read, 40, Some(transfer))).expect("retry");
+        // Out of range, as the model judges it (not pre-checked here).
+        match run(
+            &mut qpair,
+            &rig,
+            io(NvmOpcode::Write, 8 * 1024, Some(transfer)),
+        ) {
+            Err(NvmeError::Command { lba, status, .. }) => {
+                assert_eq!(lba, 8 * 1024);
+                assert_eq!(
+                    status.code,
+                    StatusCode::Generic(crate::spec::GenericStatus::LbaOutOfRange)
+                );
+            }
+            other => panic!("expected LBA out of range, got {other:?}"),
+        }
+        // A buffer the device cannot reach is a data transfer error.
+        let unmapped = DeviceMemory::zeroed(4096);
+        let stray = Transfer {
+            iova: unmapped.iova(),
+            len_bytes: 4096,
+        };
+        let faults = rig.model.counters().dma_faults;
+        match run(&mut qpair, &rig, io(NvmOpcode::Write, 0, Some(stray))) {
+            Err(NvmeError::Command { status, .. }) => assert_eq!(
+                status.code,
+                StatusCode::Generic(crate::spec::GenericStatus::DataTransferError)
+            ),
+            other => panic!("expected a data transfer error, got {other:?}"),
+        }
+        assert_eq!(rig.model.counters().dma_faults, faults + 1);
+    }
+
+    /// A command that never completes is reported by take_expired once its
+    /// time is up (time passed in, not read), not before, and only once;
+    /// aborted, it completes as a Timeout error naming it.
+    #[test]
+    fn timeouts_are_detected_and_aborted() {
+        let rig = rig();
+        let (mut qpair, _mappings) = io_qpair(&rig, 4);
+        let registers = rig.controller.registers().as_ref();
+        rig.model.hang(
+            Match {
+                opcode: Some(NvmOpcode::Flush),
+                lba: None,
+            },
+            1,
+        );
+        let cid = qpair
+            .submit(io(NvmOpcode::Flush, 0, None), 5, 1000)
+            .expect("submit");
+        qpair.ring_doorbell(registers);
+        let mut expired = [0u16; 4];
+        assert_eq!(qpair.poll(registers, 1500, 4, |_| {}).completed, 0);
+        assert_eq!(qpair.take_expired(1999, 1000, &mut expired), 0);
+        assert_eq!(qpair.take_expired(2000, 1000, &mut expired), 1);
+        assert_eq!(expired[0], cid);
+        assert_eq!(qpair.take_expired(5000, 1000, &mut expired), 0);
+        assert!(!qpair.abort_failed(2999, 1000));
+        assert!(qpair.abort_failed(3000, 1000));
+        assert!(rig.controller.abort(qpair.qid(), cid).expect("abort"));
+        let mut result = None;
+        qpair.poll(registers, 2500, 4, |finished| result = Some(finished));
+        match result {
+            Some(Finished {
+                context: 5,
+                result:
+                    Err(NvmeError::Timeout {
+                        waited_ms: 1500,
+                        opcode: Opcode::Nvm(NvmOpcode::Flush),
+                        ..
+                    }),
+                ..
+            }) => {}
+            other => panic!("expected a Timeout completion, got {other:?}"),
+        }
+        assert_eq!(rig.model.hung_commands(), 0);
+    }
+
+    /// A completion naming a cid not in flight, or an SQ head outside the
+    /// ring, is consumed and counted as stray, never trusted or panicked on.
+    #[test]
+    fn stray_completions_are_counted_not_trusted() {
+        let rig = rig();
+        let (mut qpair, _mappings) = io_qpair(&rig, 4);
+        let registers = rig.controller.registers().as_ref();
+        for (slot, (cid, sq_head)) in [(2u16, 0u16), (500, 0), (0, 9)].into_iter().enumerate() {
+            let cqe = Cqe {
+                cid,
+                sq_head,
+                phase: true,
+                ..Cqe::default()
+            };
+            qpair.cq.write_bytes(slot * CQE_BYTES, &cqe.encode());
+        }
+        // Strays do not count against the per-call cap (they are not
+        // completions), but the ring size bounds them.
+        let report = qpair.poll(registers, 0, 4, |_| panic!("nothing is in flight"));
+        assert_eq!(
+            report,
+            PollReport {
+                completed: 0,
+                stray: 3
+            }
+        );
+        let report = qpair.poll(registers, 0, 4, |_| panic!("nothing is in flight"));
+        assert_eq!(report, PollReport::default());
+        assert_eq!(qpair.stray_total(), 3);
+    }
+
+    /// fail_all fails every command in flight with Reset (its context
+    /// handed back) and leaves rings and trackers as new.
+    #[test]
+    fn fail_all_returns_every_context() {
+        let rig = rig();
+        let (mut qpair, _mappings) = io_qpair(&rig, 8);
+        for i in 0..5 {
+            qpair
+                .submit(io(NvmOpcode::Flush, 0, None), i, 0)
+                .expect("submit");
+        }
+        let mut contexts = Vec::new();
+        let failed = qpair.fail_all(|finished| {
+            assert!(matches!(finished.result, Err(NvmeError::Reset { .. })));
+            contexts.push(finished.context);
+        });
+        assert_eq!(failed, 5);
+        contexts.sort_unstable();
+        assert_eq!(contexts, vec![0, 1, 2, 3, 4]);
+        assert_eq!(qpair.in_flight(), 0);
+        assert_eq!((qpair.sq_tail, qpair.cq_head, qpair.phase), (0, 0, true));
+        assert_eq!(qpair.free.len(), 7);
+    }
+}
