@@ -16,6 +16,8 @@ pub mod memory;
 pub mod model;
 pub mod qpair;
 pub mod spec;
+#[cfg(target_os = "linux")]
+pub mod vfio;
 
 pub use controller::{Clock, Controller, ControllerOptions, Identity, MonotonicClock, TestClock};
 pub use device::{NvmeDevice, NvmeQueue};
