@@ -15,6 +15,7 @@ mod error;
 pub mod memory;
 pub mod model;
 pub mod qpair;
+pub mod selftest;
 pub mod spec;
 #[cfg(target_os = "linux")]
 pub mod vfio;

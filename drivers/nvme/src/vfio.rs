@@ -363,11 +363,14 @@ impl DmaMapper for VfioContainer {
 }
 
 /// NVMe BAR0 mapped from its VFIO region; touched only by volatile
-/// accessors; unmapped in Drop.
+/// accessors; unmapped in Drop. It owns the VFIO device fd: closing that
+/// makes vfio-pci reset the function, so it lives exactly as long as the
+/// registers are in use.
 #[derive(Debug)]
 pub struct Bar0 {
     base: NonNull<u8>,
     len_bytes: usize,
+    _device: File,
 }
 
 // SAFETY: the mapping is device MMIO owned by this value; accesses are
@@ -380,7 +383,7 @@ unsafe impl Sync for Bar0 {}
 
 impl Bar0 {
     /// Maps `len_bytes` of the device fd at `offset` (from the region info).
-    fn map(device: &File, offset: u64, len_bytes: usize, name: &str) -> Result<Bar0, NvmeError> {
+    fn map(device: File, offset: u64, len_bytes: usize, name: &str) -> Result<Bar0, NvmeError> {
         let offset = libc::off_t::try_from(offset).map_err(|_| NvmeError::VfioState {
             device: name.to_owned(),
             reason: format!("BAR0 region offset {offset:#x} does not fit off_t"),
@@ -409,7 +412,11 @@ impl Bar0 {
             device: name.to_owned(),
             reason: "mmap of BAR0 returned null".into(),
         })?;
-        Ok(Bar0 { base, len_bytes })
+        Ok(Bar0 {
+            base,
+            len_bytes,
+            _device: device,
+        })
     }
 
     pub fn len_bytes(&self) -> usize {
@@ -465,14 +472,13 @@ impl Drop for Bar0 {
     }
 }
 
-/// An NVMe function opened through VFIO: the container (the DMA mapper),
-/// the device fd and BAR0 (the registers).
+/// An NVMe function opened through VFIO: the container (the DMA mapper)
+/// and BAR0 (the registers, owning the device fd).
 #[derive(Debug)]
 pub struct VfioNvme {
     pub address: PciAddress,
     pub container: Arc<VfioContainer>,
     pub bar0: Arc<Bar0>,
-    _device: File,
 }
 
 /// Doorbells for 1024 queue pairs at the widest stride we accept; BAR0
@@ -618,7 +624,7 @@ impl VfioNvme {
         })?;
         let config = Self::region_info(&device, sys::PCI_CONFIG_REGION_INDEX, &name)?;
         Self::enable_bus_master(&device, config.offset, &name)?;
-        let bar0 = Bar0::map(&device, bar0_info.offset, bar0_len, &name)?;
+        let bar0 = Bar0::map(device, bar0_info.offset, bar0_len, &name)?;
         log::info!("{name}: opened through VFIO group {group_no}, BAR0 {bar0_len} bytes");
         Ok(VfioNvme {
             address,
@@ -628,8 +634,27 @@ impl VfioNvme {
                 name: name.clone(),
             }),
             bar0: Arc::new(bar0),
-            _device: device,
         })
+    }
+
+    /// Opens the function at `address` (rebinding it to vfio-pci), starts
+    /// the controller with the production clock and returns the device.
+    pub fn open_device(
+        sysfs: &Sysfs,
+        address: PciAddress,
+        options: crate::ControllerOptions,
+    ) -> Result<crate::NvmeDevice, NvmeError> {
+        let vfio = VfioNvme::open(sysfs, address)?;
+        let controller = crate::Controller::start(
+            vfio.bar0,
+            vfio.container,
+            Arc::new(crate::MonotonicClock::new()),
+            options,
+        )?;
+        Ok(crate::NvmeDevice::new(
+            controller,
+            format!("nvme {address}"),
+        ))
     }
 
     fn device_fd(group: &File, name: &str) -> Result<File, NvmeError> {
