@@ -7,7 +7,7 @@
 //!
 //! Time comes from a [`Clock`] passed in; every wait has a deadline on it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::NvmeError;
@@ -225,6 +225,10 @@ pub struct Controller {
     /// Bumped by every reset; a queue that sees it change knows the device
     /// forgot its rings and its commands.
     generation: AtomicU64,
+    /// False when the last reset could not confirm the controller stopped
+    /// (CSTS.RDY stayed 1): the device may still write memory it was
+    /// given, so queues must not hand those buffers back for reuse.
+    last_reset_clean: AtomicBool,
     // Before `admin`: unmapped before the admin rings are freed.
     _admin_mappings: [Mapping; 3],
     admin: Mutex<AdminState>,
@@ -356,6 +360,7 @@ impl Controller {
             },
             granted_queues: 0,
             generation: AtomicU64::new(0),
+            last_reset_clean: AtomicBool::new(true),
             admin: Mutex::new(AdminState {
                 qpair: admin_qpair,
                 qids_in_use: Vec::new(),
@@ -403,6 +408,11 @@ impl Controller {
 
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether the last reset saw the controller stop (CSTS.RDY=0).
+    pub fn last_reset_clean(&self) -> bool {
+        self.last_reset_clean.load(Ordering::Acquire)
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -462,9 +472,12 @@ impl Controller {
         let cid = match admin.qpair.submit(command, (), now_ms) {
             Ok(cid) => cid,
             Err(SubmitRefused::Invalid(e, ())) => return Err(e),
+            // Admin commands run one at a time under the lock, so the
+            // trackers are all held by earlier commands that timed out.
             Err(SubmitRefused::Busy(())) => {
-                // Admin commands run one at a time under the lock.
-                unreachable!("admin queue busy with the lock held")
+                return Err(NvmeError::AdminStuck {
+                    depth: admin.qpair.config().depth(),
+                })
             }
         };
         admin.qpair.ring_doorbell(self.registers.as_ref());
@@ -691,8 +704,11 @@ impl Controller {
             false,
             self.cap.ready_timeout_ms,
         );
-        // The device has stopped (or will be treated as stopped): from here
-        // every queue fails what it had in flight.
+        // From here every queue fails what it had in flight. If the device
+        // did not confirm it stopped, the queues are told so and keep the
+        // buffers from reuse (see NvmeQueue::notice_reset).
+        self.last_reset_clean
+            .store(disabled.is_ok(), Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
         disabled?;
         self.enable(&mut admin)?;

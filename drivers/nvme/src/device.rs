@@ -131,6 +131,8 @@ pub struct NvmeQueue {
     generation: u64,
     /// False after a reset until the device side is created again.
     live: bool,
+    /// Set by a reset that did not confirm the controller stopped.
+    poisoned: bool,
     /// Completions not yet handed to the caller (a reset fails up to
     /// `depth` at once); capacity `depth`, never grows.
     ready: VecDeque<Completion>,
@@ -205,6 +207,7 @@ impl NvmeQueue {
             depth: usize::from(entries) - 1,
             generation,
             live: true,
+            poisoned: false,
             ready: VecDeque::with_capacity(usize::from(entries)),
             last_health_check_ms: controller.clock().now_ms(),
             expired: vec![0; 8].into_boxed_slice(),
@@ -228,9 +231,21 @@ impl NvmeQueue {
         }
         self.generation = generation;
         self.live = false;
+        // If the controller did not confirm it stopped, it may still write
+        // into the buffers of these commands: tell the caller they failed,
+        // but never hand the memory back for reuse (leak it instead), and
+        // never re-create rings on this queue's memory.
+        let clean = self.controller.last_reset_clean();
+        self.poisoned |= !clean;
         let (ready, mapper, name) = (&mut self.ready, self.controller.mapper(), &self.name);
         self.qpair.fail_all(|finished| {
-            ready.push_back(finish(finished, mapper.as_ref(), name));
+            let mut completion = finish(finished, mapper.as_ref(), name);
+            if !clean {
+                if let Some(buffer) = completion.buffer.take() {
+                    std::mem::forget(buffer);
+                }
+            }
+            ready.push_back(completion);
         });
     }
 
@@ -238,6 +253,9 @@ impl NvmeQueue {
     fn revive(&mut self) -> Result<(), NvmeError> {
         if self.live {
             return Ok(());
+        }
+        if self.poisoned {
+            return Err(NvmeError::Unclean { qid: self.qid() });
         }
         self.controller.create_io_queues(&self.qpair)?;
         self.live = true;
@@ -584,9 +602,8 @@ impl BlockQueue for NvmeQueue {
                     report.stray
                 );
             }
-            if report.completed == 0 {
-                self.health_check(now_ms);
-            }
+            // Throttled inside: at most every HEALTH_CHECK_INTERVAL_MS.
+            self.health_check(now_ms);
         }
         moved
     }
@@ -850,6 +867,62 @@ mod tests {
             Err(Some(NvmeError::Reset { .. }))
         ));
         assert_eq!(rig.model.counters().resets, 1);
+    }
+
+    /// A reset that cannot confirm the controller stopped still fails the
+    /// commands in flight (nothing hangs), but keeps their buffers from
+    /// reuse, and the queue refuses to re-create its rings.
+    #[test]
+    fn unclean_reset_keeps_buffers_from_reuse() {
+        let model = Arc::new(ModelController::new(ModelConfig::default()));
+        let clock = Arc::new(TestClock::new(1));
+        let controller = Controller::start(
+            model.clone(),
+            model.clone(),
+            clock,
+            ControllerOptions::default(),
+        )
+        .expect("start");
+        let device = NvmeDevice::new(controller, "model");
+        let mut queue = device.open_nvme_queue(4).expect("open");
+        model.hang(
+            Match {
+                opcode: Some(NvmOpcode::Read),
+                lba: None,
+            },
+            1,
+        );
+        BlockQueue::submit(
+            &mut queue,
+            BlockOp::Read { lba: 0 },
+            Some(DmaBuffer::new(4096)),
+            Tag(9),
+        )
+        .expect("submit");
+        let mut completions = Vec::new();
+        assert_eq!(queue.poll(&mut completions, 1), 0);
+        model.set_never_stops(true);
+        assert!(matches!(
+            device.reset(),
+            Err(NvmeError::ReadyTimeout { wanted: false, .. })
+        ));
+        assert!(!device.controller().last_reset_clean());
+        let done = drain(&mut queue, 1);
+        assert!(matches!(
+            done[0].result.as_ref().map_err(nvme_error),
+            Err(Some(NvmeError::Reset { .. }))
+        ));
+        assert!(
+            done[0].buffer.is_none(),
+            "a buffer the device may write came back"
+        );
+        match BlockQueue::submit(&mut queue, BlockOp::Flush, None, Tag(10)) {
+            Err(SubmitError::Invalid(error)) => assert!(
+                matches!(nvme_error(&error), Some(NvmeError::Unclean { .. })),
+                "{error}"
+            ),
+            other => panic!("expected Unclean, got {other:?}"),
+        }
     }
 
     /// A controller that never sets CSTS.RDY fails bring-up with

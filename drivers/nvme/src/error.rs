@@ -108,6 +108,13 @@ pub enum NvmeError {
     /// viable, region too small).
     #[error("{device}: {reason}")]
     VfioState { device: String, reason: String },
+    /// Every admin slot holds a command that timed out: reset needed.
+    #[error("admin queue: all {depth} slots hold commands that timed out; reset the controller")]
+    AdminStuck { depth: usize },
+    /// The last reset did not confirm the controller stopped; the queue
+    /// will not re-create its rings on memory the device may still use.
+    #[error("qp {qid}: the controller did not stop at the last reset; reopen the device")]
+    Unclean { qid: u16 },
     /// Too many I/O queues are open for what the controller granted.
     #[error("controller: all {granted} I/O queue pairs are in use")]
     NoQueues { granted: u16 },

@@ -90,31 +90,21 @@ impl DeviceMemory {
 
     pub fn read_u32(&self, offset_bytes: usize) -> u32 {
         self.check(offset_bytes, 4, 4);
+        let pointer = self.base.as_ptr().wrapping_add(offset_bytes).cast::<u32>();
         // SAFETY: in bounds and 4-byte aligned (checked above; the base is
         // frame aligned); the buffer lives as long as `self`. Volatile,
         // because the device writes this memory behind the compiler's back.
-        let value = unsafe {
-            self.base
-                .as_ptr()
-                .add(offset_bytes)
-                .cast::<u32>()
-                .read_volatile()
-        };
+        let value = unsafe { pointer.read_volatile() };
         u32::from_le(value)
     }
 
     pub fn write_u32(&self, offset_bytes: usize, value: u32) {
         self.check(offset_bytes, 4, 4);
+        let pointer = self.base.as_ptr().wrapping_add(offset_bytes).cast::<u32>();
         // SAFETY: in bounds and 4-byte aligned (checked above); the buffer
         // lives as long as `self`, and `self` is used by one thread at a
         // time (not Sync), so no other CPU access races with this write.
-        unsafe {
-            self.base
-                .as_ptr()
-                .add(offset_bytes)
-                .cast::<u32>()
-                .write_volatile(value.to_le())
-        }
+        unsafe { pointer.write_volatile(value.to_le()) }
     }
 
     pub fn write_u64(&self, offset_bytes: usize, value: u64) {

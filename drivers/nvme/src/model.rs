@@ -144,6 +144,7 @@ struct ModelState {
     hung: Vec<Hung>,
     /// CC.EN=1 leaves CSTS.RDY at 0 (a controller that never comes up).
     never_ready: bool,
+    never_stops: bool,
     abort_works: bool,
     counters: ModelCounters,
 }
@@ -183,6 +184,7 @@ impl ModelController {
                 hang_rules: Vec::new(),
                 hung: Vec::new(),
                 never_ready: false,
+                never_stops: false,
                 abort_works: true,
                 counters: ModelCounters::default(),
             }),
@@ -233,6 +235,11 @@ impl ModelController {
     /// Sets CSTS.CFS: the controller stops processing until reset.
     pub fn set_fatal(&self) {
         self.lock().csts |= csts::CFS;
+    }
+
+    /// CSTS.RDY stays 1 after CC.EN=0 (a controller that will not stop).
+    pub fn set_never_stops(&self, never: bool) {
+        self.lock().never_stops = never;
     }
 
     /// CSTS.RDY never follows CC.EN=1.
@@ -366,7 +373,9 @@ impl ModelState {
         let was_enabled = self.cc & spec::cc::EN != 0;
         self.cc = value;
         let enable = value & spec::cc::EN != 0;
-        if was_enabled && !enable {
+        if was_enabled && !enable && self.never_stops {
+            // Keeps running as if nothing happened (and keeps RDY).
+        } else if was_enabled && !enable {
             // Controller reset: every queue and held command is forgotten.
             self.sqs.clear();
             self.cqs.clear();

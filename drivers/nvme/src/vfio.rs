@@ -428,32 +428,22 @@ impl Registers for Bar0 {
     fn read_u32(&self, offset_bytes: usize) -> u32 {
         assert!(offset_bytes.is_multiple_of(4));
         assert!(offset_bytes + 4 <= self.len_bytes);
+        let pointer = self.base.as_ptr().wrapping_add(offset_bytes).cast::<u32>();
         // SAFETY: in bounds and 4-byte aligned (asserted above; the mapping
         // is page aligned); the mapping lives as long as `self`. Volatile,
         // so every register read reaches the device.
-        let value = unsafe {
-            self.base
-                .as_ptr()
-                .add(offset_bytes)
-                .cast::<u32>()
-                .read_volatile()
-        };
+        let value = unsafe { pointer.read_volatile() };
         u32::from_le(value)
     }
 
     fn write_u32(&self, offset_bytes: usize, value: u32) {
         assert!(offset_bytes.is_multiple_of(4));
         assert!(offset_bytes + 4 <= self.len_bytes);
+        let pointer = self.base.as_ptr().wrapping_add(offset_bytes).cast::<u32>();
         // SAFETY: in bounds and 4-byte aligned (asserted above); the mapping
         // lives as long as `self`. Volatile, so a doorbell write is neither
         // merged nor dropped by the compiler.
-        unsafe {
-            self.base
-                .as_ptr()
-                .add(offset_bytes)
-                .cast::<u32>()
-                .write_volatile(value.to_le())
-        }
+        unsafe { pointer.write_volatile(value.to_le()) }
     }
 }
 
