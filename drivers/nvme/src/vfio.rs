@@ -338,10 +338,21 @@ impl DmaMapper for VfioContainer {
         };
         ioctl_struct(&self.container, sys::IOMMU_MAP_DMA, &mut map)
             .map(|_| ())
-            .map_err(|source| NvmeError::DmaMap {
-                iova,
-                len_bytes,
-                source,
+            .map_err(|source| {
+                // IOVA = VA puts IOVAs near 2^47; an IOMMU with a 39-bit
+                // address width (QEMU's intel-iommu default) refuses them.
+                if iova.saturating_add(len_bytes) > 1 << 39 {
+                    log::error!(
+                        "{}: DMA map at iova {iova:#x} failed; if the IOMMU has a 39-bit \
+                         address width, give QEMU -device intel-iommu,aw-bits=48",
+                        self.name
+                    );
+                }
+                NvmeError::DmaMap {
+                    iova,
+                    len_bytes,
+                    source,
+                }
             })
     }
 
