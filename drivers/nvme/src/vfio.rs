@@ -133,6 +133,36 @@ impl Sysfs {
         })
     }
 
+    /// Every PCI function whose class is an NVMe controller (0x010802),
+    /// sorted by address: what `floe.nvme=auto` picks from.
+    pub fn find_nvme_functions(&self) -> Result<Vec<PciAddress>, NvmeError> {
+        let dir = self.root.join("bus/pci/devices");
+        let entries = std::fs::read_dir(&dir).map_err(|source| NvmeError::Vfio {
+            step: "listing PCI devices",
+            device: dir.display().to_string(),
+            source,
+        })?;
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(address) = name.to_str().and_then(|name| PciAddress::parse(name).ok()) else {
+                continue;
+            };
+            if self.class(address).is_ok_and(|class| class == 0x010802) {
+                found.push(address);
+            }
+        }
+        found.sort_by_key(|address| {
+            (
+                address.domain,
+                address.bus,
+                address.device,
+                address.function,
+            )
+        });
+        Ok(found)
+    }
+
     fn write(
         &self,
         path: &Path,
@@ -850,5 +880,27 @@ mod tests {
         ));
         let missing = PciAddress::parse("0000:00:05.0").expect("address");
         assert!(matches!(sysfs.class(missing), Err(NvmeError::Vfio { .. })));
+    }
+
+    /// Discovery lists NVMe functions (class 0x010802) in address order
+    /// and skips other classes and names that are not PCI addresses.
+    #[test]
+    fn finds_nvme_functions_by_class() {
+        let (dir, sysfs, first) = fake_sysfs(None);
+        let devices = dir.path().join("bus/pci/devices");
+        for (name, class) in [
+            ("0000:00:03.0", "0x020000\n"),
+            ("0000:00:02.0", "0x010802\n"),
+            ("not-an-address", "0x010802\n"),
+        ] {
+            std::fs::create_dir_all(devices.join(name)).expect("dir");
+            std::fs::write(devices.join(name).join("class"), class).expect("class");
+        }
+        let found = sysfs.find_nvme_functions().expect("scan");
+        let second = PciAddress::parse("0000:00:02.0").expect("address");
+        assert_eq!(found, vec![second, first]);
+        assert!(Sysfs::new(dir.path().join("nowhere"))
+            .find_nvme_functions()
+            .is_err());
     }
 }
