@@ -159,9 +159,10 @@ impl MappedMemory {
     ) -> Result<MappedMemory, NvmeError> {
         let len_bytes = len_bytes.next_multiple_of(floe_rt::DMA_ALIGN_BYTES);
         let memory = DeviceMemory::zeroed(len_bytes);
-        mapper
-            .map(memory.iova(), len_bytes as u64)
-            .map_err(admin_error(what))?;
+        // SAFETY: `memory` is owned by the MappedMemory returned below, is
+        // reached only through DeviceMemory's raw accessors (no references),
+        // and is freed only after `mapping` (declared first) has unmapped it.
+        unsafe { mapper.map(memory.iova(), len_bytes as u64) }.map_err(admin_error(what))?;
         Ok(MappedMemory {
             mapping: Mapping {
                 iova: memory.iova(),

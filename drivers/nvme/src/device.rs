@@ -31,7 +31,9 @@ pub struct NvmeDevice {
     /// IOVA ranges mapped once for the device's life (registered arenas):
     /// buffers inside them are used as they are.
     premapped: Vec<(u64, u64)>,
+    // Mappings before the arenas they cover: unmapped before freed.
     _arena_mappings: Vec<Mapping>,
+    _arenas: Vec<DmaArena>,
 }
 
 impl std::fmt::Debug for NvmeDevice {
@@ -59,18 +61,28 @@ impl NvmeDevice {
             name: name.into(),
             premapped: Vec::new(),
             _arena_mappings: Vec::new(),
+            _arenas: Vec::new(),
         }
     }
 
     /// Maps a whole DMA arena for the device once, so I/O on buffers carved
-    /// from it needs no per-I/O mapping. Call before opening queues: a queue
-    /// copies the list when it opens (so its I/O path reads no shared state).
-    pub fn register_arena(&mut self, arena: &DmaArena) -> Result<(), NvmeError> {
+    /// from it needs no per-I/O mapping. The device keeps the arena (carve
+    /// the buffers first: they keep the memory alive too), so the memory
+    /// stays allocated as long as it is mapped. Call before opening queues:
+    /// a queue copies the list when it opens (its I/O path reads no shared
+    /// state).
+    pub fn register_arena(&mut self, arena: DmaArena) -> Result<(), NvmeError> {
         let iova = arena.iova();
         let len_bytes = arena.capacity_bytes() as u64;
-        self.controller.mapper().map(iova, len_bytes)?;
+        // SAFETY: the arena's mapping stays allocated while `self._arenas`
+        // holds the arena (dropped after `_arena_mappings`, which unmaps);
+        // its bytes are reached only through DmaBuffers carved from it,
+        // which the caller hands to a queue (no references kept) for as
+        // long as the device may use them.
+        unsafe { self.controller.mapper().map(iova, len_bytes) }?;
         self._arena_mappings
             .push(Mapping::new(iova, len_bytes, self.controller.mapper()));
+        self._arenas.push(arena);
         self.premapped.push((iova, len_bytes));
         Ok(())
     }
@@ -387,7 +399,11 @@ impl NvmeQueue {
             if !self.in_premapped(buffer) {
                 // Cold path: a buffer outside every registered arena.
                 let range = (buffer.iova(), buffer.len_bytes() as u64);
-                if let Err(e) = self.controller.mapper().map(range.0, range.1) {
+                // SAFETY: the buffer moves into the tracker below (or back to
+                // the caller after an unmap if refused) and stays there,
+                // unreferenced, until `finish` unmaps it and hands it back;
+                // after an unclean reset it is leaked, never freed.
+                if let Err(e) = unsafe { self.controller.mapper().map(range.0, range.1) } {
                     return Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e)));
                 }
                 mapped = Some(range);
@@ -923,6 +939,67 @@ mod tests {
             ),
             other => panic!("expected Unclean, got {other:?}"),
         }
+    }
+
+    /// Buffers carved from a registered arena are used without any per-I/O
+    /// mapping; a heap buffer is mapped for its one request and unmapped
+    /// before it comes back. Data round-trips either way.
+    #[test]
+    fn registered_arena_needs_no_per_io_mapping() {
+        let model = Arc::new(ModelController::new(ModelConfig::default()));
+        let controller = Controller::start(
+            model.clone(),
+            model.clone(),
+            Arc::new(TestClock::new(0)),
+            ControllerOptions::default(),
+        )
+        .expect("start");
+        let mut device = NvmeDevice::new(controller, "model");
+        let mut arena =
+            DmaArena::new(1 << 20, floe_rt::HugePages::Never).expect("arena of ordinary frames");
+        let mut buffers = arena.carve(4096, 2).expect("carve");
+        device.register_arena(arena).expect("register");
+        let mut queue = device.open_queue(4).expect("open");
+        let windows = model.mapped_windows();
+        let read_buffer = buffers.pop().expect("buffer");
+        let mut write_buffer = buffers.pop().expect("buffer");
+        write_buffer.as_mut_slice().fill(0x3c);
+        queue
+            .submit(BlockOp::Write { lba: 16 }, Some(write_buffer), Tag(1))
+            .expect("write");
+        // Submitted, not yet polled: no window was added for it.
+        assert_eq!(model.mapped_windows(), windows);
+        let done = drain_dyn(queue.as_mut(), 1);
+        assert!(done[0].result.is_ok());
+        let got = queue.read(16, read_buffer).expect("read");
+        assert!(got.as_slice().iter().all(|&b| b == 0x3c));
+        queue
+            .submit(
+                BlockOp::Read { lba: 16 },
+                Some(DmaBuffer::new(4096)),
+                Tag(2),
+            )
+            .expect("heap read");
+        assert_eq!(model.mapped_windows(), windows + 1, "heap buffer mapped");
+        let done = drain_dyn(queue.as_mut(), 1);
+        assert!(done[0]
+            .buffer
+            .as_ref()
+            .is_some_and(|b| b.as_slice().iter().all(|&b| b == 0x3c)));
+        assert_eq!(model.mapped_windows(), windows, "heap buffer unmapped");
+    }
+
+    fn drain_dyn(queue: &mut dyn BlockQueue, want: usize) -> Vec<Completion> {
+        let mut completions = Vec::new();
+        for _ in 0..10_000 {
+            if completions.len() >= want {
+                break;
+            }
+            let left = want - completions.len();
+            queue.poll(&mut completions, left);
+        }
+        assert_eq!(completions.len(), want, "completions within 10000 polls");
+        completions
     }
 
     /// A controller that never sets CSTS.RDY fails bring-up with

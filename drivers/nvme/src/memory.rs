@@ -32,7 +32,16 @@ pub trait Registers: Send + Sync {
 /// Makes host memory reachable by the device (an IOMMU mapping with VFIO;
 /// a DMA window in the model). IOVA equals the virtual address throughout.
 pub trait DmaMapper: Send + Sync {
-    fn map(&self, iova: u64, len_bytes: u64) -> Result<(), NvmeError>;
+    /// Lets the device read and write `[iova, iova + len_bytes)`.
+    ///
+    /// # Safety
+    ///
+    /// The range must be memory the caller owns, that stays allocated and
+    /// is not accessed through Rust references while the device may use it,
+    /// until `unmap` of the same range returns. A device writes mapped
+    /// memory behind the compiler's back; mapping anything else lets it
+    /// corrupt memory that safe code relies on.
+    unsafe fn map(&self, iova: u64, len_bytes: u64) -> Result<(), NvmeError>;
     fn unmap(&self, iova: u64, len_bytes: u64) -> Result<(), NvmeError>;
 }
 

@@ -263,7 +263,7 @@ impl ModelController {
 }
 
 impl DmaMapper for ModelController {
-    fn map(&self, iova: u64, len_bytes: u64) -> Result<(), NvmeError> {
+    unsafe fn map(&self, iova: u64, len_bytes: u64) -> Result<(), NvmeError> {
         let mut state = self.lock();
         let end = iova.saturating_add(len_bytes);
         if state
@@ -426,11 +426,10 @@ impl ModelState {
             return Err(());
         }
         let source = iova as usize as *const u8;
-        // SAFETY: [iova, iova + len) lies inside a window the driver mapped
-        // and has not unmapped; the driver maps only DMA buffers it owns
-        // and keeps alive (and does not reference) while the device may use
-        // them, and IOVA equals the virtual address. `out` is model memory,
-        // so the ranges do not overlap.
+        // SAFETY: [iova, iova + len) lies inside a window mapped with
+        // `DmaMapper::map` and not yet unmapped, whose contract is that the
+        // memory is owned, allocated and not referenced while mapped; IOVA
+        // equals the virtual address. `out` is model memory: no overlap.
         unsafe { std::ptr::copy_nonoverlapping(source, out.as_mut_ptr(), out.len()) };
         Ok(())
     }
@@ -442,9 +441,9 @@ impl ModelState {
             return Err(());
         }
         let target = iova as usize as *mut u8;
-        // SAFETY: as in `dma_read`: inside a mapped window of live memory
-        // the driver owns and does not hold references into while the
-        // command is in flight; `data` is model memory, so no overlap.
+        // SAFETY: as in `dma_read`: inside a window mapped under the
+        // `DmaMapper::map` contract (owned, allocated, unreferenced while
+        // mapped); `data` is model memory, so the ranges do not overlap.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), target, data.len()) };
         Ok(())
     }

@@ -616,7 +616,9 @@ mod tests {
     fn buffer(rig: &Rig, len_bytes: usize) -> Buffer {
         let memory = DeviceMemory::zeroed(len_bytes);
         let mapper: &Arc<dyn DmaMapper> = rig.controller.mapper();
-        mapper.map(memory.iova(), len_bytes as u64).expect("map");
+        // SAFETY: `memory` lives in the returned Buffer after its mapping
+        // (unmapped first on drop) and is reached only by raw accessors.
+        unsafe { mapper.map(memory.iova(), len_bytes as u64) }.expect("map");
         Buffer {
             _mapping: Mapping::new(memory.iova(), len_bytes as u64, mapper),
             memory,

@@ -358,7 +358,7 @@ pub struct VfioContainer {
 }
 
 impl DmaMapper for VfioContainer {
-    fn map(&self, iova: u64, len_bytes: u64) -> Result<(), NvmeError> {
+    unsafe fn map(&self, iova: u64, len_bytes: u64) -> Result<(), NvmeError> {
         let mut map = sys::DmaMap {
             argsz: argsz::<sys::DmaMap>(),
             flags: sys::DMA_MAP_FLAG_READ | sys::DMA_MAP_FLAG_WRITE,
