@@ -52,7 +52,12 @@ impl NvmeDevice {
         let namespace = &identity.namespace;
         let geometry = Geometry {
             block_bytes: namespace.format().block_bytes,
-            atomic_write_bytes: namespace.atomic_write_bytes(&identity.controller),
+            // A request larger than one command is split, and so not
+            // atomic: never promise more than one command carries.
+            atomic_write_bytes: namespace
+                .atomic_write_bytes(&identity.controller)
+                .min(controller.max_transfer_bytes())
+                .max(namespace.format().block_bytes),
             capacity_blocks: namespace.size_blocks,
         };
         NvmeDevice {
@@ -123,7 +128,7 @@ impl BlockDevice for NvmeDevice {
     }
 }
 
-/// What a tracker remembers of a request.
+/// What a request remembers while its commands are in flight.
 #[derive(Debug)]
 struct Request {
     tag: Tag,
@@ -133,18 +138,42 @@ struct Request {
     mapped: Option<(u64, u64)>,
 }
 
+/// A request split into one or more commands (a transfer larger than the
+/// controller's limit is cut at multiples of it). Preallocated, one per
+/// request the queue may hold.
+#[derive(Debug, Default)]
+struct Parent {
+    request: Option<Request>,
+    /// Commands submitted and not yet finished.
+    children_left: u16,
+    /// The first command error, which the whole request reports.
+    error: Option<NvmeError>,
+}
+
+/// Largest request a queue takes, split as needed; with the controller's
+/// transfer limit it sets how many commands one request may need.
+const REQUEST_BYTES_MAX: u64 = 4 << 20;
+/// Commands one request may be split into, at most.
+const CHILDREN_MAX: u64 = 64;
+
 /// One I/O queue pair, owned by one thread.
 pub struct NvmeQueue {
     controller: Arc<Controller>,
     name: String,
     geometry: Geometry,
     premapped: Vec<(u64, u64)>,
+    /// Requests the caller may have in flight.
     depth: usize,
+    /// Commands one request may need (transfer limit splits).
+    children_max: usize,
     generation: u64,
     /// False after a reset until the device side is created again.
     live: bool,
     /// Set by a reset that did not confirm the controller stopped.
     poisoned: bool,
+    parents: Box<[Parent]>,
+    /// Free parent slots; capacity `depth`, never grows.
+    free_parents: Vec<u16>,
     /// Completions not yet handed to the caller (a reset fails up to
     /// `depth` at once); capacity `depth`, never grows.
     ready: VecDeque<Completion>,
@@ -152,13 +181,14 @@ pub struct NvmeQueue {
     expired: Box<[u16]>,
     // Mappings before the qpair: unmapped before its memory is freed.
     _mappings: [Mapping; 3],
-    qpair: Qpair<Request>,
+    qpair: Qpair<u16>,
 }
 
 impl std::fmt::Debug for NvmeQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NvmeQueue")
             .field("name", &self.name)
+            .field("depth", &self.depth)
             .field("qpair", &self.qpair)
             .finish()
     }
@@ -180,16 +210,84 @@ fn op_lba(op: BlockOp) -> u64 {
     }
 }
 
+/// Where finished commands go: their parent, and when it has no command
+/// left, a Completion in `out` (its buffer unmapped first if it was mapped
+/// for it alone, and leaked instead of returned when `leak_buffers`).
+struct Collector<'a> {
+    parents: &'a mut [Parent],
+    free_parents: &'a mut Vec<u16>,
+    mapper: &'a dyn crate::memory::DmaMapper,
+    name: &'a str,
+    leak_buffers: bool,
+}
+
+impl Collector<'_> {
+    fn collect(&mut self, finished: Finished<u16>, mut out: impl FnMut(Completion)) {
+        let index = usize::from(finished.context);
+        let parent = &mut self.parents[index];
+        assert!(
+            parent.children_left > 0,
+            "parent {index} finished too often"
+        );
+        parent.children_left -= 1;
+        if let Err(e) = finished.result {
+            parent.error.get_or_insert(e);
+        }
+        if parent.children_left > 0 {
+            return;
+        }
+        let Some(request) = parent.request.take() else {
+            unreachable!("parent {index} with commands but no request")
+        };
+        let error = parent.error.take();
+        self.free_parents.push(finished.context);
+        let Request {
+            tag,
+            op,
+            mut buffer,
+            mapped,
+        } = request;
+        let mut result = match error {
+            None => Ok(()),
+            Some(e) => Err(to_blk(op, op_lba(op), self.name, e)),
+        };
+        if let Some((iova, len)) = mapped {
+            if let Err(e) = self.mapper.unmap(iova, len) {
+                if result.is_ok() {
+                    result = Err(to_blk(op, op_lba(op), self.name, e));
+                }
+            }
+        }
+        if self.leak_buffers {
+            if let Some(buffer) = buffer.take() {
+                std::mem::forget(buffer);
+            }
+        }
+        out(Completion {
+            tag,
+            buffer,
+            result,
+        });
+    }
+}
+
 impl NvmeQueue {
     fn open(device: &NvmeDevice, depth: u32) -> Result<NvmeQueue, NvmeError> {
         let controller = Arc::clone(&device.controller);
+        let max_transfer = u64::from(controller.max_transfer_bytes);
+        let children_max = REQUEST_BYTES_MAX.div_ceil(max_transfer).min(CHILDREN_MAX) as u32;
+        // Trackers: one per request, plus enough for one request split to
+        // the limit, so a queue with room for a request always fits it.
         let max_entries = controller.cap.max_queue_entries.min(4096);
-        if depth == 0 || depth >= max_entries {
+        if depth == 0 || depth + children_max > max_entries {
             return Err(NvmeError::Unsupported {
-                reason: format!("queue depth {depth}: expected 1..{}", max_entries - 1),
+                reason: format!(
+                    "queue depth {depth}: expected 1..={}",
+                    max_entries.saturating_sub(children_max)
+                ),
             });
         }
-        let entries = depth as u16 + 1;
+        let entries = (depth + children_max) as u16;
         let qid = controller.allocate_qid()?;
         let config = QpairConfig {
             qid,
@@ -205,22 +303,26 @@ impl NvmeQueue {
                 return Err(e);
             }
         };
-        let (qpair, mappings) = memory.into_qpair::<Request>(config);
+        let (qpair, mappings) = memory.into_qpair::<u16>(config);
         let generation = controller.generation();
         if let Err(e) = controller.create_io_queues(&qpair) {
             controller.release_qid(qid);
             return Err(e);
         }
         log::debug!("qp {qid}: opened with depth {depth} on {}", device.name);
+        let depth = depth as usize;
         Ok(NvmeQueue {
             name: device.name.clone(),
             geometry: device.geometry,
             premapped: device.premapped.clone(),
-            depth: usize::from(entries) - 1,
+            depth,
+            children_max: children_max as usize,
             generation,
             live: true,
             poisoned: false,
-            ready: VecDeque::with_capacity(usize::from(entries)),
+            parents: (0..depth).map(|_| Parent::default()).collect(),
+            free_parents: (0..depth as u16).rev().collect(),
+            ready: VecDeque::with_capacity(depth),
             last_health_check_ms: controller.clock().now_ms(),
             expired: vec![0; 8].into_boxed_slice(),
             _mappings: mappings,
@@ -231,6 +333,27 @@ impl NvmeQueue {
 
     pub fn qid(&self) -> u16 {
         self.qpair.qid()
+    }
+
+    /// Requests in flight or completed and not yet polled.
+    fn requests_held(&self) -> usize {
+        self.depth - self.free_parents.len() + self.ready.len()
+    }
+
+    /// Fails every command in the qpair (after a reset, or on close) and
+    /// collects the requests they belonged to into `ready`.
+    fn fail_everything(&mut self, leak_buffers: bool) {
+        let mut collector = Collector {
+            parents: &mut self.parents,
+            free_parents: &mut self.free_parents,
+            mapper: self.controller.mapper().as_ref(),
+            name: &self.name,
+            leak_buffers,
+        };
+        let ready = &mut self.ready;
+        self.qpair.fail_all(|finished| {
+            collector.collect(finished, |completion| ready.push_back(completion));
+        });
     }
 
     /// If the controller was reset since we last looked: fail everything in
@@ -249,16 +372,7 @@ impl NvmeQueue {
         // never re-create rings on this queue's memory.
         let clean = self.controller.last_reset_clean();
         self.poisoned |= !clean;
-        let (ready, mapper, name) = (&mut self.ready, self.controller.mapper(), &self.name);
-        self.qpair.fail_all(|finished| {
-            let mut completion = finish(finished, mapper.as_ref(), name);
-            if !clean {
-                if let Some(buffer) = completion.buffer.take() {
-                    std::mem::forget(buffer);
-                }
-            }
-            ready.push_back(completion);
-        });
+        self.fail_everything(!clean);
     }
 
     /// Re-creates the device side after a reset, on the owner's thread.
@@ -313,9 +427,11 @@ impl NvmeQueue {
         len_bytes: usize,
         tag: Tag,
     ) -> Result<(), SubmitError> {
+        let block_bytes = u64::from(self.geometry.block_bytes);
+        let blocks = len_bytes as u64 / block_bytes;
+        let lba = op_lba(op);
         // Check the range with the transfer length actually used.
-        let blocks = (len_bytes / self.geometry.block_bytes as usize) as u64;
-        if let BlockOp::Read { lba } | BlockOp::Write { lba } = op {
+        if let BlockOp::Read { .. } | BlockOp::Write { .. } = op {
             if lba
                 .checked_add(blocks)
                 .is_none_or(|end| end > self.geometry.capacity_blocks)
@@ -329,49 +445,35 @@ impl NvmeQueue {
             }
         }
         self.notice_reset();
-        if self.ready.len() + self.qpair.in_flight() >= self.depth {
+        if self.requests_held() >= self.depth {
             return Err(SubmitError::Busy { op, buffer, tag });
         }
         if let Err(e) = self.revive() {
             // The controller is in trouble; the caller hears of it now.
-            return Err(SubmitError::Invalid(to_blk(op, op_lba(op), &self.name, e)));
+            return Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e)));
         }
-        let lba = op_lba(op);
-        let (opcode, payload, sqe) = match op {
-            BlockOp::Read { lba } | BlockOp::Write { lba } => {
+        let max_transfer = u64::from(self.controller.max_transfer_bytes);
+        let (opcode, payload, children) = match op {
+            BlockOp::Read { .. } | BlockOp::Write { .. } => {
                 let opcode = if matches!(op, BlockOp::Read { .. }) {
                     NvmOpcode::Read
                 } else {
                     NvmOpcode::Write
                 };
-                let iova = buffer.as_ref().map_or(0, DmaBuffer::iova);
-                let sqe = Sqe {
-                    cdw10: lba as u32,
-                    cdw11: (lba >> 32) as u32,
-                    cdw12: (blocks as u32).saturating_sub(1) & 0xffff,
-                    ..Sqe::default()
-                };
-                if blocks > 65536 {
+                let children = (len_bytes as u64).div_ceil(max_transfer);
+                if children > self.children_max as u64 {
                     let e = NvmeError::BadTransfer {
                         qid: self.qid(),
-                        iova,
+                        iova: buffer.as_ref().map_or(0, DmaBuffer::iova),
                         len_bytes,
-                        reason: "more than 65536 blocks in one command",
+                        reason: "larger than the request limit (4 MiB, or 64 commands)",
                     };
                     return Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e)));
                 }
-                let transfer = Transfer {
-                    iova,
-                    len_bytes: u32::try_from(len_bytes).unwrap_or(u32::MAX),
-                };
-                (opcode, Payload::Data(transfer), sqe)
+                (opcode, Payload::None, children as usize)
             }
-            BlockOp::Flush => (NvmOpcode::Flush, Payload::None, Sqe::default()),
+            BlockOp::Flush => (NvmOpcode::Flush, Payload::None, 1),
             BlockOp::Deallocate { lba, block_count } => {
-                let sqe = Sqe {
-                    cdw11: crate::spec::DSM_ATTRIBUTE_DEALLOCATE,
-                    ..Sqe::default()
-                };
                 if !self
                     .controller
                     .identity()
@@ -390,63 +492,115 @@ impl NvmeQueue {
                 (
                     NvmOpcode::DatasetManagement,
                     Payload::Dsm { lba, block_count },
-                    sqe,
+                    1,
                 )
             }
         };
+        if !self.qpair.can_take(children) {
+            return Err(SubmitError::Busy { op, buffer, tag });
+        }
         let mut mapped = None;
         if let Some(buffer) = &buffer {
             if !self.in_premapped(buffer) {
                 // Cold path: a buffer outside every registered arena.
                 let range = (buffer.iova(), buffer.len_bytes() as u64);
-                // SAFETY: the buffer moves into the tracker below (or back to
-                // the caller after an unmap if refused) and stays there,
-                // unreferenced, until `finish` unmaps it and hands it back;
-                // after an unclean reset it is leaked, never freed.
+                // SAFETY: the buffer moves into the parent slot below and
+                // stays there, unreferenced, until the Collector unmaps it
+                // and hands it back; after an unclean reset it is leaked,
+                // never freed.
                 if let Err(e) = unsafe { self.controller.mapper().map(range.0, range.1) } {
                     return Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e)));
                 }
                 mapped = Some(range);
             }
         }
-        let command = Command {
-            opcode: Opcode::Nvm(opcode),
-            sqe: Sqe {
-                nsid: self.controller.identity().nsid,
-                ..sqe
-            },
-            payload,
-            lba,
+        let iova = buffer.as_ref().map_or(0, DmaBuffer::iova);
+        let Some(index) = self.free_parents.pop() else {
+            unreachable!("requests_held < depth leaves a parent slot free")
         };
-        let request = Request {
+        let parent = &mut self.parents[usize::from(index)];
+        parent.request = Some(Request {
             tag,
             op,
             buffer,
             mapped,
-        };
+        });
+        parent.error = None;
+        parent.children_left = 0;
+        let nsid = self.controller.identity().nsid;
         let now_ms = self.controller.clock().now_ms();
-        match self.qpair.submit(command, request, now_ms) {
-            Ok(_) => Ok(()),
-            Err(refused) => {
-                let (request, error) = match refused {
-                    SubmitRefused::Busy(request) => (request, None),
-                    SubmitRefused::Invalid(e, request) => (request, Some(e)),
-                };
-                if let Some((iova, len)) = request.mapped {
-                    if let Err(e) = self.controller.mapper().unmap(iova, len) {
-                        log::error!("{}: unmapping a refused buffer: {e}", self.name);
-                    }
+        for child in 0..children as u64 {
+            let (payload, sqe, child_lba) = match payload {
+                Payload::None if matches!(op, BlockOp::Flush) => {
+                    (Payload::None, Sqe::default(), lba)
                 }
-                match error {
-                    None => Err(SubmitError::Busy {
-                        op: request.op,
-                        buffer: request.buffer,
-                        tag: request.tag,
-                    }),
-                    Some(e) => Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e))),
+                Payload::None => {
+                    let offset = child * max_transfer;
+                    let child_bytes = (len_bytes as u64 - offset).min(max_transfer);
+                    let child_lba = lba + offset / block_bytes;
+                    let child_blocks = (child_bytes / block_bytes) as u32;
+                    let sqe = Sqe {
+                        cdw10: child_lba as u32,
+                        cdw11: (child_lba >> 32) as u32,
+                        cdw12: child_blocks.saturating_sub(1) & 0xffff,
+                        ..Sqe::default()
+                    };
+                    let transfer = Transfer {
+                        iova: iova + offset,
+                        len_bytes: child_bytes as u32,
+                    };
+                    (Payload::Data(transfer), sqe, child_lba)
+                }
+                dsm => (
+                    dsm,
+                    Sqe {
+                        cdw11: crate::spec::DSM_ATTRIBUTE_DEALLOCATE,
+                        ..Sqe::default()
+                    },
+                    lba,
+                ),
+            };
+            let command = Command {
+                opcode: Opcode::Nvm(opcode),
+                sqe: Sqe { nsid, ..sqe },
+                payload,
+                lba: child_lba,
+            };
+            match self.qpair.submit(command, index, now_ms) {
+                Ok(_) => self.parents[usize::from(index)].children_left += 1,
+                Err(refused) => {
+                    // Checked to fit and to be well formed, so this is a
+                    // transfer the qpair refuses (e.g. a wrapped range).
+                    let e = match refused {
+                        SubmitRefused::Invalid(e, _) => e,
+                        SubmitRefused::Busy(_) => NvmeError::BadTransfer {
+                            qid: self.qpair.qid(),
+                            iova,
+                            len_bytes,
+                            reason: "queue full in the middle of a split request",
+                        },
+                    };
+                    let parent = &mut self.parents[usize::from(index)];
+                    if parent.children_left > 0 {
+                        // Some commands are out: the request completes,
+                        // failed, when they finish.
+                        parent.error.get_or_insert(e);
+                        return Ok(());
+                    }
+                    let Some(request) = parent.request.take() else {
+                        unreachable!("parent {index} just filled")
+                    };
+                    self.free_parents.push(index);
+                    if let Some((iova, len)) = request.mapped {
+                        if let Err(e) = self.controller.mapper().unmap(iova, len) {
+                            log::error!("{}: unmapping a refused buffer: {e}", self.name);
+                        }
+                    }
+                    return Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e)));
                 }
             }
         }
+        Ok(())
     }
 
     /// Looks for expired commands (abort them; reset if aborts do not
@@ -505,7 +659,7 @@ impl NvmeQueue {
                 reason: "write zeroes range outside the namespace or over 65536 blocks",
             });
         }
-        if self.ready.len() + self.qpair.in_flight() >= self.depth {
+        if self.requests_held() >= self.depth || !self.qpair.can_take(1) {
             return Err(NvmeError::NoQueues { granted: 0 });
         }
         let command = Command {
@@ -520,53 +674,34 @@ impl NvmeQueue {
             payload: Payload::None,
             lba,
         };
-        let request = Request {
-            tag,
-            op: BlockOp::Deallocate {
-                lba,
-                block_count: u64::from(block_count),
-            },
-            buffer: None,
-            mapped: None,
+        let Some(index) = self.free_parents.pop() else {
+            unreachable!("requests_held < depth leaves a parent slot free")
+        };
+        self.parents[usize::from(index)] = Parent {
+            request: Some(Request {
+                tag,
+                op: BlockOp::Deallocate {
+                    lba,
+                    block_count: u64::from(block_count),
+                },
+                buffer: None,
+                mapped: None,
+            }),
+            children_left: 1,
+            error: None,
         };
         let now_ms = self.controller.clock().now_ms();
-        match self.qpair.submit(command, request, now_ms) {
+        match self.qpair.submit(command, index, now_ms) {
             Ok(_) => Ok(()),
-            Err(SubmitRefused::Busy(_)) => Err(NvmeError::NoQueues { granted: 0 }),
-            Err(SubmitRefused::Invalid(e, _)) => Err(e),
-        }
-    }
-}
-
-/// Turns a finished command into a Completion: unmaps a per-request
-/// mapping first (the device is done with the buffer), then hands the
-/// buffer back.
-fn finish(
-    finished: Finished<Request>,
-    mapper: &dyn crate::memory::DmaMapper,
-    name: &str,
-) -> Completion {
-    let Request {
-        tag,
-        op,
-        buffer,
-        mapped,
-    } = finished.context;
-    let mut result = finished
-        .result
-        .map(|_| ())
-        .map_err(|e| to_blk(op, op_lba(op), name, e));
-    if let Some((iova, len)) = mapped {
-        if let Err(e) = mapper.unmap(iova, len) {
-            if result.is_ok() {
-                result = Err(to_blk(op, op_lba(op), name, e));
+            Err(refused) => {
+                self.parents[usize::from(index)] = Parent::default();
+                self.free_parents.push(index);
+                match refused {
+                    SubmitRefused::Busy(_) => Err(NvmeError::NoQueues { granted: 0 }),
+                    SubmitRefused::Invalid(e, _) => Err(e),
+                }
             }
         }
-    }
-    Completion {
-        tag,
-        buffer,
-        result,
     }
 }
 
@@ -600,21 +735,31 @@ impl BlockQueue for NvmeQueue {
         }
         if moved < max && self.live {
             let now_ms = self.controller.clock().now_ms();
-            let (mapper, name) = (self.controller.mapper(), &self.name);
+            let mut collector = Collector {
+                parents: &mut self.parents,
+                free_parents: &mut self.free_parents,
+                mapper: self.controller.mapper().as_ref(),
+                name: &self.name,
+                leak_buffers: false,
+            };
+            // At most one completion per command, so `max - moved` bounds
+            // the requests finished here too.
             let report = self.qpair.poll(
                 self.controller.registers().as_ref(),
                 now_ms,
                 max - moved,
                 |finished| {
-                    completions.push(finish(finished, mapper.as_ref(), name));
+                    collector.collect(finished, |completion| {
+                        completions.push(completion);
+                        moved += 1;
+                    });
                 },
             );
-            moved += report.completed;
             if report.stray > 0 {
                 log::warn!(
                     "{}: qp {}: {} completions for commands not in flight",
                     self.name,
-                    self.qid(),
+                    self.qpair.qid(),
                     report.stray
                 );
             }
@@ -625,7 +770,7 @@ impl BlockQueue for NvmeQueue {
     }
 
     fn in_flight(&self) -> usize {
-        self.qpair.in_flight() + self.ready.len()
+        self.requests_held()
     }
 }
 
@@ -641,10 +786,8 @@ impl Drop for NvmeQueue {
                 }
             }
         }
-        let (ready, mapper, name) = (&mut self.ready, self.controller.mapper(), &self.name);
-        self.qpair.fail_all(|finished| {
-            ready.push_back(finish(finished, mapper.as_ref(), name));
-        });
+        let clean = !self.poisoned && self.controller.last_reset_clean();
+        self.fail_everything(!clean);
         self.controller.release_qid(self.qid());
     }
 }
@@ -654,6 +797,7 @@ mod tests {
     use super::*;
     use crate::controller::{ControllerOptions, TestClock};
     use crate::model::{Match, ModelConfig, ModelController};
+    use crate::spec::{MediaStatus, StatusCode};
 
     struct Rig {
         model: Arc<ModelController>,
@@ -1000,6 +1144,75 @@ mod tests {
         }
         assert_eq!(completions.len(), want, "completions within 10000 polls");
         completions
+    }
+
+    /// With a 128 KiB transfer limit, a 1 MiB write is split into eight
+    /// commands at 128 KiB boundaries and completes once; a media error on
+    /// one of them fails the whole request naming that command's LBA; a
+    /// depth-1 queue still takes a split request; the geometry promises no
+    /// atomic write larger than one command.
+    #[test]
+    fn large_requests_are_split_at_the_transfer_limit() {
+        let rig = rig(
+            ModelConfig {
+                mdts: 5,
+                atomic_write_blocks: 1024,
+                ..ModelConfig::default()
+            },
+            ControllerOptions::default(),
+        );
+        assert_eq!(rig.device.controller().max_transfer_bytes(), 128 * 1024);
+        assert_eq!(rig.device.geometry().atomic_write_bytes, 128 * 1024);
+        let mut queue = rig.device.open_nvme_queue(1).expect("open");
+        let mut buffer = DmaBuffer::new(1 << 20);
+        for (i, byte) in buffer.as_mut_slice().iter_mut().enumerate() {
+            *byte = (i / 4096) as u8;
+        }
+        let expected = buffer.as_slice().to_vec();
+        let writes = rig.model.counters().writes;
+        BlockQueue::submit(&mut queue, BlockOp::Write { lba: 8 }, Some(buffer), Tag(1))
+            .expect("submit");
+        assert_eq!(queue.in_flight(), 1);
+        let done = drain(&mut queue, 1);
+        assert!(done[0].result.is_ok(), "{:?}", done[0].result);
+        assert_eq!(rig.model.counters().writes - writes, 8);
+        assert_eq!(rig.model.namespace_bytes(8 * 512, 1 << 20), expected);
+        let queue_dyn: &mut dyn BlockQueue = &mut queue;
+        let got = queue_dyn.read(8, DmaBuffer::new(1 << 20)).expect("read");
+        assert!(got.as_slice() == expected.as_slice());
+
+        // The fifth 128 KiB piece starts at lba 8 + 4 * 256.
+        rig.model.inject_status(
+            Match {
+                opcode: Some(NvmOpcode::Read),
+                lba: Some(8 + 4 * 256),
+            },
+            StatusCode::Media(MediaStatus::UnrecoveredReadError),
+            1,
+        );
+        match queue_dyn.read(8, DmaBuffer::new(1 << 20)) {
+            Err(error) => match nvme_error(&error) {
+                Some(NvmeError::Command { lba, status, .. }) => {
+                    assert_eq!(*lba, 8 + 4 * 256);
+                    assert_eq!(
+                        status.code,
+                        StatusCode::Media(MediaStatus::UnrecoveredReadError)
+                    );
+                }
+                other => panic!("expected a command error, got {other:?}"),
+            },
+            Ok(_) => panic!("a read with a failed piece succeeded"),
+        }
+        assert_eq!(queue_dyn.in_flight(), 0);
+        // Beyond 4 MiB a request is refused, not split further.
+        assert!(matches!(
+            queue_dyn.submit(
+                BlockOp::Read { lba: 0 },
+                Some(DmaBuffer::new(5 << 20)),
+                Tag(3)
+            ),
+            Err(SubmitError::Invalid(_))
+        ));
     }
 
     /// A controller that never sets CSTS.RDY fails bring-up with

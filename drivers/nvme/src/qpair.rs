@@ -206,6 +206,15 @@ impl<T> Qpair<T> {
         self.in_flight
     }
 
+    /// True if `count` more commands fit now (trackers and SQ slots), so a
+    /// request split into `count` commands can be submitted whole.
+    pub fn can_take(&self, count: usize) -> bool {
+        let entries = usize::from(self.config.entries);
+        let used_slots =
+            (usize::from(self.sq_tail) + entries - usize::from(self.sq_head)) % entries;
+        self.free.len() >= count && entries - 1 - used_slots >= count
+    }
+
     pub fn stray_total(&self) -> u64 {
         self.stray_total
     }
