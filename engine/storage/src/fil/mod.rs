@@ -7,8 +7,10 @@ mod dir_store;
 mod mem_store;
 mod page;
 mod store;
+mod volume_store;
 
 pub use dir_store::DirStore;
 pub use mem_store::MemStore;
 pub use page::*;
 pub use store::{FileStore, Space, StoreError};
+pub use volume_store::VolumeStore;
