@@ -23,6 +23,8 @@ pub struct Status {
     stages: Mutex<Vec<(String, f64)>>,
     disk: Mutex<Option<String>>,
     disk_boot_count: AtomicU64,
+    storage: Mutex<Option<String>>,
+    storage_boots_recorded: AtomicU64,
     hugepages_2m_reserved: AtomicU64,
     state: Mutex<&'static str>,
 }
@@ -45,6 +47,8 @@ impl Status {
             stages: Mutex::new(Vec::new()),
             disk: Mutex::new(None),
             disk_boot_count: AtomicU64::new(0),
+            storage: Mutex::new(None),
+            storage_boots_recorded: AtomicU64::new(0),
             hugepages_2m_reserved: AtomicU64::new(0),
             state: Mutex::new("starting"),
         }
@@ -65,6 +69,15 @@ impl Status {
         }
     }
 
+    /// The storage engine's `/health` object and the boots its log holds.
+    pub fn set_storage(&self, json: String, boots_recorded: u64) {
+        if let Ok(mut storage) = self.storage.lock() {
+            *storage = Some(json);
+        }
+        self.storage_boots_recorded
+            .store(boots_recorded, Ordering::Relaxed);
+    }
+
     pub fn set_disk_boot_count(&self, boot_count: u64) {
         self.disk_boot_count.store(boot_count, Ordering::Relaxed);
     }
@@ -80,12 +93,14 @@ impl Status {
             "# HELP floe_up 1 when the role is serving.\n# TYPE floe_up gauge\nfloe_up{{role={}}} {}\n\
              # HELP floe_uptime_seconds Seconds since floe started.\n# TYPE floe_uptime_seconds gauge\nfloe_uptime_seconds {:.3}\n\
              # HELP floe_disk_boot_count Boots recorded in the data disk's header.\n# TYPE floe_disk_boot_count gauge\nfloe_disk_boot_count {}\n\
+             # HELP floe_storage_boots_recorded Boots committed to the storage engine's boot log.\n# TYPE floe_storage_boots_recorded gauge\nfloe_storage_boots_recorded {}\n\
              # HELP floe_hugepages_2m_reserved 2 MiB huge pages reserved at boot.\n# TYPE floe_hugepages_2m_reserved gauge\nfloe_hugepages_2m_reserved {}\n\
              # HELP floe_boot_stage_seconds Seconds since the kernel booted when each boot stage finished.\n# TYPE floe_boot_stage_seconds gauge\n",
             json_string(self.role),
             u8::from(state == "ready"),
             self.started.elapsed().as_secs_f64(),
             self.disk_boot_count.load(Ordering::Relaxed),
+            self.storage_boots_recorded.load(Ordering::Relaxed),
             self.hugepages_2m_reserved.load(Ordering::Relaxed),
         );
         if let Ok(stages) = self.stages.lock() {
@@ -128,9 +143,15 @@ impl Status {
             .ok()
             .and_then(|disk| disk.clone())
             .unwrap_or_else(|| "null".to_string());
+        let storage = self
+            .storage
+            .lock()
+            .ok()
+            .and_then(|storage| storage.clone())
+            .unwrap_or_else(|| "null".to_string());
         let state = self.state.lock().map(|state| *state).unwrap_or("unknown");
         format!(
-            "{{\"role\":{},\"mode\":{},\"state\":{},\"uptime_s\":{:.3},\"kernel\":{},\"hostname\":{},\"version\":{},\"hugepages_2m_reserved\":{},\"disk\":{disk},\"boot\":[{stages}]}}",
+            "{{\"role\":{},\"mode\":{},\"state\":{},\"uptime_s\":{:.3},\"kernel\":{},\"hostname\":{},\"version\":{},\"hugepages_2m_reserved\":{},\"disk\":{disk},\"storage\":{storage},\"boot\":[{stages}]}}",
             json_string(self.role),
             json_string(self.mode),
             json_string(state),

@@ -116,13 +116,14 @@ pub fn run() -> ! {
         Ok(()) => status.stage("network"),
         Err(e) => log::error!("{e}: {}; continuing without it", source_text(&e)),
     }
-    match crate::role::start(&config, &config.data, &status, DISK_WAIT) {
-        Ok(_) => {}
+    // Held for as long as PID 1 runs: dropping it would stop the engine.
+    let started = match crate::role::start(&config, &config.data, None, &status, DISK_WAIT) {
+        Ok(started) => started,
         Err(e) => {
             log::error!("role {}: {e}", config.role.as_str());
             halt("the role could not start");
         }
-    }
+    };
     status.set_state("ready");
     status.stage("ready");
     log::info!(
@@ -137,8 +138,9 @@ pub fn run() -> ! {
     };
     log::info!("stopping: {reason}");
     status.set_state("stopping");
-    // Orderly stop: no SQL sessions or engine yet; flush what the kernel
-    // holds for our disk, then power off.
+    // Orderly stop: no SQL sessions yet; the engine writes its dirty pages
+    // and checkpoints, then what the kernel holds is synced, then power off.
+    started.stop();
     nix::unistd::sync();
     log::info!("disks synced; powering off");
     power(RebootMode::RB_POWER_OFF)

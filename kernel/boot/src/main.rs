@@ -9,6 +9,7 @@ mod health;
 mod init;
 mod logger;
 mod role;
+mod storage;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -122,10 +123,20 @@ fn serve(flags: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    if let Err(e) = role::start(&config, &disk_path, &status, Duration::ZERO) {
-        log::error!("{e}");
-        return ExitCode::FAILURE;
-    }
+    let storage_dir = config.data.join("storage");
+    let started = match role::start(
+        &config,
+        &disk_path,
+        Some(&storage_dir),
+        &status,
+        Duration::ZERO,
+    ) {
+        Ok(started) => started,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     status.set_state("ready");
     log::info!(
         "ready: role {} (hosted); Ctrl-C stops",
@@ -134,6 +145,7 @@ fn serve(flags: &[String]) -> ExitCode {
     match init::wait_for_stop_signal() {
         Ok(signal) => {
             log::info!("signal {signal}: stopping");
+            started.stop();
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::config::{Config, Role};
 use crate::disk::{self, DiskError, OpenedDisk};
 use crate::health::{self, json_string, HealthError, Status};
+use crate::storage::{self, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoleError {
@@ -20,15 +21,42 @@ pub enum RoleError {
     Disk(#[from] DiskError),
     #[error(transparent)]
     Health(#[from] HealthError),
+    #[error("storage engine: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// What a started role holds on to for as long as it runs.
+pub struct Started {
+    pub disk: OpenedDisk,
+    pub storage: storage::Running,
+}
+
+impl Started {
+    /// Orderly stop: every dirty page written and a final checkpoint, so the
+    /// next start has no redo to replay. A failure is logged with its cause:
+    /// the next start recovers from redo instead.
+    pub fn stop(self) {
+        let Started { disk, storage } = self;
+        match storage.engine.shutdown() {
+            Ok(()) => log::info!("storage on {}: shut down cleanly", disk.path.display()),
+            Err(e) => log::error!(
+                "storage on {}: shutdown failed ({e}); the next start recovers from redo",
+                disk.path.display()
+            ),
+        }
+    }
 }
 
 /// Starts `config.role` with its data at `disk_path`; returns once serving.
+/// The storage engine runs on that disk after its header, or, hosted, in
+/// `storage_dir`.
 pub fn start(
     config: &Config,
     disk_path: &Path,
+    storage_dir: Option<&Path>,
     status: &Arc<Status>,
     disk_wait: Duration,
-) -> Result<OpenedDisk, RoleError> {
+) -> Result<Started, RoleError> {
     if config.role != Role::Primary {
         return Err(RoleError::NotBuilt {
             role: config.role.as_str(),
@@ -66,10 +94,19 @@ pub fn start(
     status.set_disk_json(disk_json(&opened));
     status.set_disk_boot_count(opened.header.boot_count);
     status.stage("disk_open");
+    let running = match storage_dir {
+        Some(dir) => storage::start_in_dir(dir)?,
+        None => storage::start_on_disk(disk_path, opened.formatted_now)?,
+    };
+    status.set_storage(running.json(), running.boots_recorded);
+    status.stage("storage_open");
     let bound = health::spawn(config.metrics_listen, Arc::clone(status))?;
     log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
     status.stage("health_listening");
-    Ok(opened)
+    Ok(Started {
+        disk: opened,
+        storage: running,
+    })
 }
 
 fn disk_json(opened: &OpenedDisk) -> String {

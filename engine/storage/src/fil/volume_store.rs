@@ -5,8 +5,9 @@
 //!
 //! On-device layout (all LE):
 //! ```text
-//! bytes 0..4096      file table slot 0 } written in turn (slot = sequence % 2),
-//! bytes 4096..8192   file table slot 1 } so a torn write leaves the other
+//! bytes 0..64 KiB    not touched (the appliance keeps its disk header there)
+//! 64 KiB + 0..4096   file table slot 0 } written in turn (slot = sequence % 2),
+//! 64 KiB + 4096..    file table slot 1 } so a torn write leaves the other
 //! bytes 1 MiB..      file extents, 1 MiB aligned
 //! table slot: crc32c of bytes 4..4096 u32 | magic "FVOL" u32 | version u16
 //!   | reserved u16 | sequence u64 | entry count u16 | reserved 6 |
@@ -25,6 +26,8 @@ use super::{
 };
 
 const SLOT_BYTES: usize = 4096;
+/// Where the file table starts: the first 64 KiB belong to whoever owns the disk.
+const TABLE_OFFSET_BYTES: u64 = 64 << 10;
 const TABLE_MAGIC: u32 = 0x4C4F_5646; // "FVOL"
 const TABLE_VERSION: u16 = 1;
 const NAME_BYTES: usize = 40;
@@ -108,7 +111,10 @@ impl VolumeStore {
             .open_queue(2)
             .map_err(|e| io_error("reading the file table of", &name, e))?;
         let slots = queue
-            .read(0, DmaBuffer::new(2 * SLOT_BYTES))
+            .read(
+                TABLE_OFFSET_BYTES / block_bytes,
+                DmaBuffer::new(2 * SLOT_BYTES),
+            )
             .map_err(|e| io_error("reading the file table of", &name, e))?;
         let (a, b) = slots.as_slice().split_at(SLOT_BYTES);
         let table = match (parse_slot(a), parse_slot(b)) {
@@ -174,7 +180,7 @@ impl VolumeStore {
             .device
             .open_queue(2)
             .map_err(|e| io_error("writing the file table for", name, e))?;
-        let lba = (sequence % 2) * SLOT_BYTES as u64 / self.block_bytes;
+        let lba = (TABLE_OFFSET_BYTES + (sequence % 2) * SLOT_BYTES as u64) / self.block_bytes;
         queue
             .write(lba, slot)
             .map_err(|e| io_error("writing the file table for", name, e))?;

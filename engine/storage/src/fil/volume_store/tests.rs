@@ -87,7 +87,7 @@ fn reuse_reopen_and_refusals() {
     let mut queue = foreign.open_queue(1).unwrap();
     let mut junk = DmaBuffer::new(4096);
     junk.as_mut_slice()[100] = 7;
-    queue.write(0, junk).unwrap();
+    queue.write((64 << 10) / 512, junk).unwrap();
     assert!(
         VolumeStore::open(Arc::new(foreign), true).is_err(),
         "a device holding other data was formatted"
