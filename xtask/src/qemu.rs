@@ -40,6 +40,10 @@ pub struct Machine {
     pub memory_mib: u32,
     pub cpus: u32,
     pub iommu: bool,
+    /// The IOMMU's address width (QEMU's default is 39 bits; a user-space
+    /// driver that maps its virtual addresses as IOVAs needs 48).
+    #[serde(default)]
+    pub iommu_address_bits: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,7 +246,10 @@ fn start_vm(
         .args(["-display", "none", "-no-reboot"]);
     if machine.iommu {
         // Before the PCI devices it translates for.
-        command.args(["-device", "intel-iommu"]);
+        match machine.iommu_address_bits {
+            Some(bits) => command.args(["-device", &format!("intel-iommu,aw-bits={bits}")]),
+            None => command.args(["-device", "intel-iommu"]),
+        };
     }
     let disk_path = dir.join(&scenario.disk.file);
     command

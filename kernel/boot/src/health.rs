@@ -25,6 +25,7 @@ pub struct Status {
     disk_boot_count: AtomicU64,
     storage: Mutex<Option<String>>,
     storage_boots_recorded: AtomicU64,
+    hwtest: Mutex<Option<String>>,
     hugepages_2m_reserved: AtomicU64,
     state: Mutex<&'static str>,
 }
@@ -49,6 +50,7 @@ impl Status {
             disk_boot_count: AtomicU64::new(0),
             storage: Mutex::new(None),
             storage_boots_recorded: AtomicU64::new(0),
+            hwtest: Mutex::new(None),
             hugepages_2m_reserved: AtomicU64::new(0),
             state: Mutex::new("starting"),
         }
@@ -66,6 +68,13 @@ impl Status {
     pub fn set_disk_json(&self, json: String) {
         if let Ok(mut disk) = self.disk.lock() {
             *disk = Some(json);
+        }
+    }
+
+    /// The hwtest role's report (`/health`'s "hwtest" object).
+    pub fn set_hwtest(&self, json: String) {
+        if let Ok(mut hwtest) = self.hwtest.lock() {
+            *hwtest = Some(json);
         }
     }
 
@@ -149,9 +158,15 @@ impl Status {
             .ok()
             .and_then(|storage| storage.clone())
             .unwrap_or_else(|| "null".to_string());
+        let hwtest = self
+            .hwtest
+            .lock()
+            .ok()
+            .and_then(|hwtest| hwtest.clone())
+            .unwrap_or_else(|| "null".to_string());
         let state = self.state.lock().map(|state| *state).unwrap_or("unknown");
         format!(
-            "{{\"role\":{},\"mode\":{},\"state\":{},\"uptime_s\":{:.3},\"kernel\":{},\"hostname\":{},\"version\":{},\"hugepages_2m_reserved\":{},\"disk\":{disk},\"storage\":{storage},\"boot\":[{stages}]}}",
+            "{{\"role\":{},\"mode\":{},\"state\":{},\"uptime_s\":{:.3},\"kernel\":{},\"hostname\":{},\"version\":{},\"hugepages_2m_reserved\":{},\"disk\":{disk},\"storage\":{storage},\"hwtest\":{hwtest},\"boot\":[{stages}]}}",
             json_string(self.role),
             json_string(self.mode),
             json_string(state),

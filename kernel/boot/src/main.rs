@@ -6,6 +6,7 @@
 mod config;
 mod disk;
 mod health;
+mod hwtest;
 mod init;
 mod logger;
 mod role;
