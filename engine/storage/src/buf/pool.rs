@@ -394,12 +394,7 @@ impl BufferPool {
     /// Brings `id` into a free frame. `None` when another thread published
     /// it first (the caller looks again).
     fn load(&self, id: PageId, how: Load) -> Result<Option<PageMut<'_>>, BufError> {
-        let space = self
-            .spaces
-            .read()
-            .get(&id.space)
-            .cloned()
-            .ok_or(BufError::NoSuchSpace { page: id })?;
+        let space = self.space_of(id)?;
         if u64::from(id.page.0) >= space.capacity_pages {
             return Err(BufError::BeyondFile {
                 page: id,
@@ -451,24 +446,12 @@ impl BufferPool {
         page: &mut DmaBuffer,
     ) -> Result<(), BufError> {
         self.counters.reads.increment();
-        let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
-        let mut queue = self.take_queue(space, id)?;
+        let lba = Self::lba_of(space, id);
         let buffer = std::mem::replace(page, self.take_spare());
-        let result = queue.read(lba, buffer);
-        space.queues.lock().push(queue);
-        match result {
-            Ok(buffer) => {
-                let spare = std::mem::replace(page, buffer);
-                self.spare_buffers.lock().push(spare);
-                fil::verify(page.as_slice(), id)
-                    .map_err(|source| BufError::Corrupt { page: id, source })
-            }
-            Err(source) => Err(BufError::Io {
-                what: "reading",
-                page: id,
-                source,
-            }),
-        }
+        let buffer = self.with_queue(space, id, "reading", |queue| queue.read(lba, buffer))?;
+        let spare = std::mem::replace(page, buffer);
+        self.spare_buffers.lock().push(spare);
+        fil::verify(page.as_slice(), id).map_err(|source| BufError::Corrupt { page: id, source })
     }
 
     fn take_queue(&self, space: &SpaceFile, id: PageId) -> Result<Box<dyn BlockQueue>, BufError> {
@@ -477,6 +460,37 @@ impl BufferPool {
         }
         space.device.open_queue(4).map_err(|source| BufError::Io {
             what: "opening a queue for",
+            page: id,
+            source,
+        })
+    }
+
+    fn space_of(&self, id: PageId) -> Result<Arc<SpaceFile>, BufError> {
+        self.spaces
+            .read()
+            .get(&id.space)
+            .cloned()
+            .ok_or(BufError::NoSuchSpace { page: id })
+    }
+
+    fn lba_of(space: &SpaceFile, id: PageId) -> u64 {
+        u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes
+    }
+
+    /// Runs one blocking request on a queue of `space`; the queue goes back
+    /// to the space's pool afterwards, whatever the outcome.
+    fn with_queue<T>(
+        &self,
+        space: &SpaceFile,
+        id: PageId,
+        what: &'static str,
+        request: impl FnOnce(&mut (dyn BlockQueue + 'static)) -> Result<T, floe_blk::Error>,
+    ) -> Result<T, BufError> {
+        let mut queue = self.take_queue(space, id)?;
+        let result = request(queue.as_mut());
+        space.queues.lock().push(queue);
+        result.map_err(|source| BufError::Io {
+            what,
             page: id,
             source,
         })
@@ -676,14 +690,7 @@ impl BufferPool {
                 space,
                 page: fil::PageNo(0),
             };
-            let mut queue = self.take_queue(&file, id)?;
-            let result = queue.flush();
-            file.queues.lock().push(queue);
-            result.map_err(|source| BufError::Io {
-                what: "flushing the file of",
-                page: id,
-                source,
-            })?;
+            self.with_queue(&file, id, "flushing the file of", |queue| queue.flush())?;
         }
         Ok(())
     }
@@ -794,24 +801,13 @@ impl BufferPool {
         let homes = |batch: &DmaBuffer, sync: bool| -> Result<(), BufError> {
             let mut touched: Vec<SpaceId> = Vec::new();
             for (i, &(id, _)) in pages.iter().enumerate() {
-                let space = self
-                    .spaces
-                    .read()
-                    .get(&id.space)
-                    .cloned()
-                    .ok_or(BufError::NoSuchSpace { page: id })?;
+                let space = self.space_of(id)?;
                 let mut copy = self.take_spare();
                 copy.as_mut_slice()
                     .copy_from_slice(&batch.as_slice()[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]);
-                let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
-                let mut queue = self.take_queue(&space, id)?;
-                let result = queue.write(lba, copy);
-                space.queues.lock().push(queue);
-                let copy = result.map_err(|source| BufError::Io {
-                    what: "writing",
-                    page: id,
-                    source,
-                })?;
+                let lba = Self::lba_of(&space, id);
+                let copy =
+                    self.with_queue(&space, id, "writing", |queue| queue.write(lba, copy))?;
                 self.spare_buffers.lock().push(copy);
                 if !touched.contains(&id.space) {
                     touched.push(id.space);
@@ -823,20 +819,8 @@ impl BufferPool {
                         space: space_id,
                         page: fil::PageNo(0),
                     };
-                    let space = self
-                        .spaces
-                        .read()
-                        .get(&space_id)
-                        .cloned()
-                        .ok_or(BufError::NoSuchSpace { page: id })?;
-                    let mut queue = self.take_queue(&space, id)?;
-                    let result = queue.flush();
-                    space.queues.lock().push(queue);
-                    result.map_err(|source| BufError::Io {
-                        what: "flushing the file of",
-                        page: id,
-                        source,
-                    })?;
+                    let space = self.space_of(id)?;
+                    self.with_queue(&space, id, "flushing the file of", |queue| queue.flush())?;
                 }
             }
             Ok(())
@@ -888,20 +872,10 @@ impl BufferPool {
     /// Reads a page's home image straight from its file, bypassing the pool
     /// (doublewrite repair, before the pool holds anything).
     pub fn read_home_page(&self, id: PageId) -> Result<Vec<u8>, BufError> {
-        let space = self
-            .spaces
-            .read()
-            .get(&id.space)
-            .cloned()
-            .ok_or(BufError::NoSuchSpace { page: id })?;
-        let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
-        let mut queue = self.take_queue(&space, id)?;
-        let result = queue.read(lba, DmaBuffer::new(PAGE_BYTES));
-        space.queues.lock().push(queue);
-        let buffer = result.map_err(|source| BufError::Io {
-            what: "reading",
-            page: id,
-            source,
+        let space = self.space_of(id)?;
+        let lba = Self::lba_of(&space, id);
+        let buffer = self.with_queue(&space, id, "reading", |queue| {
+            queue.read(lba, DmaBuffer::new(PAGE_BYTES))
         })?;
         Ok(buffer.as_slice().to_vec())
     }
@@ -912,23 +886,11 @@ impl BufferPool {
             self.shard(id).lock().get(&id).is_none(),
             "{id}: written home while in the pool"
         );
-        let space = self
-            .spaces
-            .read()
-            .get(&id.space)
-            .cloned()
-            .ok_or(BufError::NoSuchSpace { page: id })?;
-        let lba = u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes;
+        let space = self.space_of(id)?;
+        let lba = Self::lba_of(&space, id);
         let mut buffer = DmaBuffer::new(PAGE_BYTES);
         buffer.as_mut_slice().copy_from_slice(image);
-        let mut queue = self.take_queue(&space, id)?;
-        let result = queue.write(lba, buffer);
-        space.queues.lock().push(queue);
-        result.map_err(|source| BufError::Io {
-            what: "writing",
-            page: id,
-            source,
-        })?;
+        self.with_queue(&space, id, "writing", |queue| queue.write(lba, buffer))?;
         Ok(())
     }
 
