@@ -17,7 +17,7 @@ usage: cargo xtask <command>
 commands:
   deps      install the Debian packages the project needs (only those missing)
   image     build the PXE bundle in target/image (kernel, initramfs, boot.ipxe, manifest)
-  qemu S    build the image and run scenario S from qemu/ (boot, pxe, badconfig, nvme, run)
+  qemu S    build the image and run scenario S from qemu/ (boot, pxe, badconfig, nvme, nvme_primary, run)
   run       deps + image + boot interactively; Ctrl-C powers the VM off
   test      everything CI checks: fmt, clippy, the workspace's tests, QEMU scenarios
   bench B   run benchmark B side by side with its peer (storage: vs BTreeMap)
@@ -136,4 +136,4 @@ fn bench(args: &[String]) -> Result<(), String> {
 }
 
 /// The scenarios `cargo xtask test` runs (run.toml is interactive).
-const QEMU_TEST_SCENARIOS: &[&str] = &["boot", "pxe", "badconfig", "nvme"];
+const QEMU_TEST_SCENARIOS: &[&str] = &["boot", "pxe", "badconfig", "nvme", "nvme_primary"];

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 /// What kind of value a key takes; `expectation` is the text a refusal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
+    Nvme,
     Role,
     SocketAddr,
     Path,
@@ -37,6 +38,7 @@ impl KeyType {
             KeyType::ModuleList => "comma-separated kernel module names, e.g. virtio_net,nvme",
             KeyType::Count => "a count of 2 MiB pages, e.g. 4096",
             KeyType::Text => "text without spaces",
+            KeyType::Nvme => "kernel, auto, or a PCI address like 0000:00:04.0",
             KeyType::LogLevel => "one of error, warn, info, debug, trace",
             KeyType::Hostname => "a host name: letters, digits and '-', at most 63",
         }
@@ -82,6 +84,12 @@ pub const KEYS: &[Key] = &[
         key_type: KeyType::Path,
         default: "/dev/nvme0n1",
         help: "the data disk: a block device in the appliance, a directory in hosted mode",
+    },
+    Key {
+        name: "floe.nvme",
+        key_type: KeyType::Nvme,
+        default: "kernel",
+        help: "the data disk's driver: kernel (floe.data through the kernel's nvme driver), or Floe's user-space driver on the first NVMe function (auto) or the one at a PCI address",
     },
     Key {
         name: "floe.format",
@@ -186,8 +194,17 @@ pub enum PanicAction {
 }
 
 /// The typed configuration every other part of the binary reads.
+/// Which driver the data disk runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NvmeChoice {
+    Kernel,
+    Auto,
+    Address(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    pub nvme: NvmeChoice,
     pub role: Role,
     pub listen: SocketAddr,
     pub metrics_listen: SocketAddr,
@@ -234,6 +251,7 @@ pub enum ConfigError {
 impl Default for Config {
     fn default() -> Self {
         let mut config = Config {
+            nvme: NvmeChoice::Kernel,
             role: Role::Primary,
             listen: SocketAddr::from(([0, 0, 0, 0], 3306)),
             metrics_listen: SocketAddr::from(([0, 0, 0, 0], 9104)),
@@ -285,6 +303,16 @@ impl Config {
             source_name: source_name.to_string(),
         };
         match schema.name {
+            "floe.nvme" => {
+                self.nvme = match value {
+                    "kernel" => NvmeChoice::Kernel,
+                    "auto" => NvmeChoice::Auto,
+                    address => {
+                        floe_nvme::vfio::PciAddress::parse(address).map_err(|_| bad())?;
+                        NvmeChoice::Address(address.to_string())
+                    }
+                }
+            }
             "floe.role" => {
                 self.role = match value {
                     "primary" => Role::Primary,

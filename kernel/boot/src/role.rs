@@ -23,6 +23,12 @@ pub enum RoleError {
     Health(#[from] HealthError),
     #[error("storage engine: {0}")]
     Storage(#[from] StorageError),
+    #[error("user-space NVMe driver: {0}")]
+    Nvme(Box<floe_nvme::NvmeError>),
+    #[error("floe.nvme=auto: no NVMe function found")]
+    NoNvme,
+    #[error("floe.nvme: {0}")]
+    BadNvmeAddress(String),
 }
 
 /// What a started role holds on to for as long as it runs.
@@ -37,14 +43,13 @@ impl Started {
     /// the next start recovers from redo instead.
     pub fn stop(self) {
         let Started { disk, storage } = self;
-        let (Some(disk), Some(storage)) = (disk, storage) else {
-            return;
-        };
+        drop(disk);
+        let Some(storage) = storage else { return };
+        let store = storage.engine.describe();
         match storage.engine.shutdown() {
-            Ok(()) => log::info!("storage on {}: shut down cleanly", disk.path.display()),
+            Ok(()) => log::info!("storage on {store}: shut down cleanly"),
             Err(e) => log::error!(
-                "storage on {}: shutdown failed ({e}); the next start recovers from redo",
-                disk.path.display()
+                "storage on {store}: shutdown failed ({e}); the next start recovers from redo"
             ),
         }
     }
@@ -72,6 +77,9 @@ pub fn start(
             disk: None,
             storage: None,
         });
+    }
+    if config.role == Role::Primary && config.nvme != crate::config::NvmeChoice::Kernel {
+        return start_on_user_space_nvme(config, status);
     }
     if config.role != Role::Primary {
         return Err(RoleError::NotBuilt {
@@ -121,6 +129,49 @@ pub fn start(
     status.stage("health_listening");
     Ok(Started {
         disk: Some(opened),
+        storage: Some(running),
+    })
+}
+
+/// The primary role on Floe's own NVMe driver: the disk is taken from the
+/// kernel (bound to vfio-pci) and the engine's volume sits on it directly.
+/// There is no disk header on this path: the engine's boot log records boots.
+fn start_on_user_space_nvme(config: &Config, status: &Arc<Status>) -> Result<Started, RoleError> {
+    use floe_nvme::vfio::{PciAddress, Sysfs, VfioNvme};
+    let sysfs = Sysfs::system();
+    let nvme_error = |e: floe_nvme::NvmeError| RoleError::Nvme(Box::new(e));
+    let address = match &config.nvme {
+        crate::config::NvmeChoice::Address(text) => {
+            PciAddress::parse(text).map_err(RoleError::BadNvmeAddress)?
+        }
+        _ => *sysfs
+            .find_nvme_functions()
+            .map_err(nvme_error)?
+            .first()
+            .ok_or(RoleError::NoNvme)?,
+    };
+    // The engine holds about six queues at once (pool, log, control,
+    // doublewrite) plus short-lived ones: ask for plenty.
+    let options = floe_nvme::ControllerOptions {
+        io_queues: 32,
+        ..floe_nvme::ControllerOptions::default()
+    };
+    let device = VfioNvme::open_device(&sysfs, address, options).map_err(nvme_error)?;
+    log::info!("disk: NVMe {address} on Floe's user-space driver");
+    status.set_disk_json(format!(
+        "{{\"path\":{},\"driver\":\"floe-nvme\"}}",
+        json_string(&address.to_string())
+    ));
+    status.stage("disk_open");
+    let format = config.format == crate::config::FormatPolicy::Auto;
+    let running = storage::start_on_device(Arc::new(device), format)?;
+    status.set_storage(running.json(), running.boots_recorded);
+    status.stage("storage_open");
+    let bound = health::spawn(config.metrics_listen, Arc::clone(status))?;
+    log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
+    status.stage("health_listening");
+    Ok(Started {
+        disk: None,
         storage: Some(running),
     })
 }

@@ -88,9 +88,20 @@ pub fn start_on_disk(path: &Path, format: bool) -> Result<Running, StorageError>
             path: path.display().to_string(),
             source: Box::new(source),
         })?;
+    start_on_device(Arc::new(device), format)
+}
+
+/// The engine on any block device (the kernel's, or Floe's own NVMe
+/// driver); `format` lets a blank device become a volume.
+pub fn start_on_device(
+    device: Arc<dyn BlockDevice>,
+    format: bool,
+) -> Result<Running, StorageError> {
     let capacity_bytes = device.geometry().capacity_bytes();
-    let device: Arc<dyn BlockDevice> = Arc::new(device);
     let store = Arc::new(VolumeStore::open(device, format)?);
+    let create = store
+        .open(floe_storage::log::control::CONTROL_FILE_NAME)?
+        .is_none();
     // Sized from the disk: half for data, an eighth per redo file.
     let defaults = EngineConfig::default();
     let config = EngineConfig {
@@ -105,7 +116,7 @@ pub fn start_on_disk(path: &Path, format: bool) -> Result<Running, StorageError>
         },
         ..defaults
     };
-    start(store, config, format)
+    start(store, config, create)
 }
 
 /// The engine in a hosted data directory.
