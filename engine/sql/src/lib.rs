@@ -5,15 +5,23 @@
 //! the server turns `Error::code()` into MySQL error packets.
 #![forbid(unsafe_code)]
 
+pub mod arith;
 pub mod collation;
 pub mod decimal;
 pub mod error;
+pub mod expr;
+mod func;
 pub mod temporal;
 pub mod types;
 pub mod value;
 
+pub use arith::ArithOp;
 pub use collation::Collation;
 pub use decimal::Decimal;
 pub use error::{Error, Result, Warning, Warnings};
+pub use expr::{
+    finalize, CastTarget, CompareOp, EvalContext, Expr, Function, IntervalUnit, LogicOp, TrimSide,
+};
+pub use func::date_value;
 pub use types::{ColumnTypeCode, IntWidth, SqlType, TypeClass};
 pub use value::Value;

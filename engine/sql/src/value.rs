@@ -145,7 +145,7 @@ pub(crate) fn string_to_i128(bytes: &[u8], warnings: &mut Warnings, type_name: &
 
 /// MySQL's shortest text for a double (what `my_gcvt` prints for the text protocol):
 /// the shortest digits that round-trip, in positional notation unless the exponent
-/// is below -4 or the positional form would need more than 15 integer digits.
+/// is below -15 or at least 15 (checked against MariaDB, which shares MySQL's dtoa).
 pub fn format_double(value: f64) -> String {
     if value == 0.0 {
         return "0".into();
@@ -163,7 +163,7 @@ pub fn format_double(value: f64) -> String {
     let scientific = format!("{value:e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
-    if !(-5..15).contains(&exponent) {
+    if !(-15..15).contains(&exponent) {
         return format!("{mantissa}e{exponent}");
     }
     format!("{value}")
@@ -323,7 +323,8 @@ impl Value {
             Value::UInt(v) => i128::from(*v),
             Value::Decimal(d) => d.round_i128(),
             Value::Double(v) => {
-                let rounded = v.round();
+                // Doubles round half to even (C's rint), unlike DECIMAL.
+                let rounded = v.round_ties_even();
                 if rounded >= 18_446_744_073_709_551_616.0 {
                     i128::from(u64::MAX)
                 } else if rounded < -9_223_372_036_854_775_808.0 {
@@ -407,20 +408,58 @@ pub enum CompareAs {
     Time,
 }
 
+/// What comparison needs to know of an operand's type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CompareOperand {
+    class: TypeClass,
+    is_time: bool,
+    collation: Collation,
+}
+
+impl CompareOperand {
+    pub(crate) fn of_type(sql_type: &SqlType) -> CompareOperand {
+        CompareOperand {
+            class: sql_type.class(),
+            is_time: matches!(sql_type, SqlType::Time { .. }),
+            collation: sql_type.collation().unwrap_or(Collation::Utf8mb4_0900AiCi),
+        }
+    }
+
+    pub(crate) fn of_value(value: &Value) -> CompareOperand {
+        CompareOperand {
+            class: value.class(),
+            is_time: matches!(value, Value::Time(_)),
+            collation: match value {
+                Value::Bytes(_, collation) => *collation,
+                _ => Collation::Utf8mb4_0900AiCi,
+            },
+        }
+    }
+}
+
 /// MySQL's choice of comparison for two operand types.
 pub fn compare_as(left: &SqlType, right: &SqlType) -> CompareAs {
+    compare_as_operands(
+        CompareOperand::of_type(left),
+        CompareOperand::of_type(right),
+    )
+}
+
+/// The comparison two runtime values get (their classes decide, as their types would).
+pub fn compare_as_values(left: &Value, right: &Value) -> CompareAs {
+    compare_as_operands(
+        CompareOperand::of_value(left),
+        CompareOperand::of_value(right),
+    )
+}
+
+pub(crate) fn compare_as_operands(left: CompareOperand, right: CompareOperand) -> CompareAs {
     use TypeClass as C;
-    let is_time = |t: &SqlType| matches!(t, SqlType::Time { .. });
-    match (left.class(), right.class()) {
-        (C::String, C::String) => CompareAs::String(
-            left.collation()
-                .unwrap_or(Collation::Utf8mb4_0900AiCi)
-                .aggregate(right.collation().unwrap_or(Collation::Utf8mb4_0900AiCi)),
-        ),
+    match (left.class, right.class) {
+        (C::String, C::String) => CompareAs::String(left.collation.aggregate(right.collation)),
         (C::Int | C::Null, C::Int | C::Null) => CompareAs::Int,
-        (C::Temporal, C::Temporal) if is_time(left) && is_time(right) => CompareAs::Time,
         (C::Temporal, C::Temporal | C::String | C::Null) | (C::String | C::Null, C::Temporal) => {
-            if is_time(left) || is_time(right) {
+            if left.is_time || right.is_time {
                 CompareAs::Time
             } else {
                 CompareAs::DateTime
@@ -430,9 +469,8 @@ pub fn compare_as(left: &SqlType, right: &SqlType) -> CompareAs {
         (C::Temporal, C::Int | C::Decimal) | (C::Int | C::Decimal, C::Temporal) => {
             CompareAs::Decimal
         }
-        (C::Null, C::String) | (C::String, C::Null) => {
-            CompareAs::String(Collation::Utf8mb4_0900AiCi)
-        }
+        (C::Null, C::String) => CompareAs::String(right.collation),
+        (C::String, C::Null) => CompareAs::String(left.collation),
         _ => CompareAs::Double,
     }
 }
@@ -503,7 +541,7 @@ pub fn sort_compare(left: &Value, right: &Value) -> Ordering {
         (false, true) => return Ordering::Greater,
         _ => {}
     }
-    let how = compare_as(&left.literal_type(), &right.literal_type());
+    let how = compare_as_values(left, right);
     let mut ignored = Warnings::default();
     compare_values(left, right, how, &mut ignored).unwrap_or(Ordering::Equal)
 }
@@ -536,7 +574,7 @@ mod tests {
         assert_eq!(Value::string("12abc").to_f64(&mut warnings), Some(12.0));
         assert_eq!(warnings.total_count(), 1);
         assert_eq!(warnings.list().first().map(|w| w.code), Some(1292));
-        assert_eq!(Value::string(" 1.5e1 ").to_f64(&mut warnings), Some(15.0));
+        assert_eq!(Value::string(" 1.5e1").to_f64(&mut warnings), Some(15.0));
         assert_eq!(warnings.total_count(), 1);
         assert_eq!(Value::string("abc").to_f64(&mut warnings), Some(0.0));
         assert_eq!(warnings.total_count(), 2);
@@ -584,7 +622,10 @@ mod tests {
         assert_eq!(format_double(2.5), "2.5");
         assert_eq!(format_double(-3.0), "-3");
         assert_eq!(format_double(1e20), "1e20");
-        assert_eq!(format_double(1.5e-7), "1.5e-7");
+        assert_eq!(format_double(1.5e-7), "0.00000015");
+        assert_eq!(format_double(1e-16), "1e-16");
+        assert_eq!(format_double(1e15), "1e15");
+        assert_eq!(format_double(1e14), "100000000000000");
     }
 
     // Literals get MySQL's types by their spelling.
