@@ -675,6 +675,13 @@ pub(crate) fn cast(value: &Value, target: &CastTarget, warnings: &mut Warnings) 
                 u64::try_from(clamped).unwrap_or(u64::MAX)
             };
             if matches!(target, CastTarget::Unsigned) {
+                if clamped < 0 {
+                    warnings.push(
+                        1105,
+                        "Cast to unsigned converted negative integer to its positive complement"
+                            .into(),
+                    );
+                }
                 Value::UInt(bits)
             } else {
                 Value::Int(i64::from_ne_bytes(bits.to_ne_bytes()))
@@ -1005,6 +1012,7 @@ mod tests {
         let prefix = cast(&Value::string("12abc"), &CastTarget::Signed, &mut warnings)
             .map(|v| v.to_string());
         assert_eq!(prefix, Ok("12".into()));
-        assert_eq!(warnings.total_count(), 1);
+        // One note for the negative complement, one for the cut-off "abc".
+        assert_eq!(warnings.total_count(), 2);
     }
 }
