@@ -11,6 +11,7 @@ pub mod decimal;
 pub mod error;
 pub mod expr;
 mod func;
+pub mod key;
 pub mod temporal;
 pub mod types;
 pub mod value;
@@ -23,5 +24,6 @@ pub use expr::{
     finalize, CastTarget, CompareOp, EvalContext, Expr, Function, IntervalUnit, LogicOp, TrimSide,
 };
 pub use func::date_value;
+pub use key::{decode_key, encode_key, KeyColumn};
 pub use types::{ColumnTypeCode, IntWidth, SqlType, TypeClass};
 pub use value::Value;
