@@ -5,6 +5,7 @@
 //! the server turns `Error::code()` into MySQL error packets.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod arith;
 pub mod collation;
 pub mod decimal;
@@ -16,6 +17,7 @@ pub mod temporal;
 pub mod types;
 pub mod value;
 
+pub use aggregate::{Accumulator, Aggregate, AggregateFunction};
 pub use arith::ArithOp;
 pub use collation::Collation;
 pub use decimal::Decimal;
