@@ -311,6 +311,15 @@ impl Decimal {
         }
         // Digits of the fraction that are trailing zeros are dropped only past the scale limit.
         let mut scale = scale - exponent;
+        let digit_count = i64::try_from(digits.len()).unwrap_or(i64::MAX);
+        // Bound the work an exponent from the client can cause.
+        if !digits.is_empty() && scale < -i64::from(DECIMAL_PRECISION_MAX) {
+            return (None, position);
+        }
+        if scale > i64::from(DECIMAL_SCALE_MAX) + digit_count {
+            // Every digit lies below the 31st decimal place: the value rounds to zero.
+            return (Some(Decimal::ZERO), position);
+        }
         while scale < 0 {
             if !digits.is_empty() {
                 digits.push(0);

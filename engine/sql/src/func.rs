@@ -1015,4 +1015,81 @@ mod tests {
         // One note for the negative complement, one for the cut-off "abc".
         assert_eq!(warnings.total_count(), 2);
     }
+
+    // Random client strings through every cast, LIKE and date arithmetic: results or
+    // warnings, never a panic (overflow checks are on in release builds too).
+    #[test]
+    fn random_strings_never_panic() {
+        let seed = std::env::var("FLOE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0xF10E_u64);
+        eprintln!("FLOE_SEED={seed}");
+        let mut state = seed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 33
+        };
+        let alphabet = b"0123456789-+.:eE /T%_\\\xff9";
+        let targets = [
+            CastTarget::Signed,
+            CastTarget::Unsigned,
+            CastTarget::Decimal {
+                precision: 38,
+                scale: 30,
+            },
+            CastTarget::Decimal {
+                precision: 5,
+                scale: 2,
+            },
+            CastTarget::Double,
+            CastTarget::Char {
+                length_chars: Some(3),
+            },
+            CastTarget::Binary {
+                length_bytes: Some(4),
+            },
+            CastTarget::Date,
+            CastTarget::DateTime { fsp: 6 },
+            CastTarget::Time { fsp: 3 },
+        ];
+        let mut warnings = Warnings::default();
+        for _ in 0..20_000 {
+            let length = usize::try_from(next() % 40).unwrap_or(0);
+            let bytes: Vec<u8> = (0..length)
+                .map(|_| alphabet[usize::try_from(next()).unwrap_or(0) % alphabet.len()])
+                .collect();
+            let value = Value::Bytes(bytes.clone(), Collation::Utf8mb4_0900AiCi);
+            for target in &targets {
+                let _ = cast(&value, target, &mut warnings);
+            }
+            let _ = like(
+                &value,
+                &Value::Bytes(bytes.clone(), Collation::Binary),
+                '\\',
+            );
+            let _ = date_arith(
+                &value,
+                &value,
+                IntervalUnit::Microsecond,
+                false,
+                &mut warnings,
+            );
+            let _ = date_arith(
+                &value,
+                &Value::Int(i64::MAX),
+                IntervalUnit::Year,
+                true,
+                &mut warnings,
+            );
+            warnings.clear();
+        }
+        // The loop ran: a known string still converts as expected afterwards.
+        assert_eq!(
+            cast(&Value::string("7"), &CastTarget::Signed, &mut warnings).map(|v| v.to_string()),
+            Ok("7".into())
+        );
+    }
 }

@@ -442,7 +442,12 @@ pub fn parse_time(text: &str) -> Option<Time> {
         Some(_) => return None,
         None => (0, 0),
     };
-    let total = ((days.checked_mul(24)?.checked_add(hours)?) * 3600 + minutes * 60 + seconds)
+    // Days and hours come from the client: every step is checked.
+    let total = days
+        .checked_mul(24)?
+        .checked_add(hours)?
+        .checked_mul(3600)?
+        .checked_add(minutes * 60 + seconds)?
         .checked_mul(MICROS_PER_SECOND)?
         .checked_add(micros)?;
     Time::new(if negative { -total } else { total }, fsp)
@@ -532,5 +537,18 @@ mod tests {
             Some("-26:03:04".into())
         );
         assert_eq!(parse_time("839:00:00"), None);
+    }
+
+    // Oversized and garbage input is refused without overflow or panic.
+    #[test]
+    fn hostile_literals_are_refused() {
+        assert_eq!(parse_time("9223372036854775807:00:00"), None);
+        assert_eq!(parse_time("-9223372036854775807 23:00:00"), None);
+        assert_eq!(parse_time("1:2:3:4"), None);
+        assert_eq!(parse_time("12:00:00.12x"), None);
+        assert!(parse_datetime("99999999999999999999-01-01").is_none());
+        assert!(parse_datetime(&"1-".repeat(10_000)).is_none());
+        assert!(parse_datetime("2024-01-01 24:00:00").is_none());
+        assert!(datetime_from_number(i64::MAX).is_none());
     }
 }
