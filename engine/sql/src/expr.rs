@@ -481,7 +481,7 @@ pub(crate) fn text_length_chars(sql_type: &SqlType) -> u32 {
 }
 
 /// Converts a branch result to the aggregated type of its expression.
-pub(crate) fn coerce(value: Value, target: &SqlType, warnings: &mut Warnings) -> Value {
+pub fn coerce(value: Value, target: &SqlType, warnings: &mut Warnings) -> Value {
     if value.is_null() {
         return value;
     }

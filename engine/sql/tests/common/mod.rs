@@ -193,6 +193,12 @@ fn boxed(expr: &ast::Expr) -> Result<Box<Expr>, String> {
 pub fn bind(expr: &ast::Expr) -> Result<Expr, String> {
     Ok(match expr {
         ast::Expr::Value(v) => Expr::Literal(bind_value(&v.value)?),
+        ast::Expr::Identifier(ident) if ident.value.eq_ignore_ascii_case("x") => {
+            let column_type = AGGREGATE_ROWS.with(|rows| rows.borrow().as_ref().map(|(_, t)| *t));
+            let sql_type =
+                column_type.ok_or_else(|| unsupported("column x outside an aggregate table"))?;
+            Expr::column(0, sql_type, true)
+        }
         ast::Expr::Nested(inner) => bind(inner)?,
         ast::Expr::UnaryOp { op, expr } => match op {
             UnaryOperator::Minus => match bind(expr)? {
@@ -422,31 +428,49 @@ fn bind_constant_aggregate(
             if matches!(list.args.as_slice(), [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)])
     );
     let mut context = fixed_context();
-    let (function, argument, argument_type) = if star {
-        (
-            AggregateFunction::CountStar,
-            Value::Null,
-            floe_sql::SqlType::BIGINT,
-        )
+    let rows = AGGREGATE_ROWS.with(|rows| rows.borrow().clone());
+    // Without a table, the aggregate runs over one empty row.
+    let (rows, _) = rows.unwrap_or((vec![Value::Null], floe_sql::SqlType::Null));
+    let (function, argument) = if star {
+        (AggregateFunction::CountStar, None)
     } else {
         let [arg] = args else {
             return Err(unsupported(call));
         };
-        let expr = bind(arg)?;
-        let value = expr
-            .eval_output(&[], &mut context)
-            .map_err(|e| format!("ERROR {}", e.code()))?;
-        (function, value, expr.result_type())
+        (function, Some(bind(arg)?))
     };
+    let argument_type = argument
+        .as_ref()
+        .map(Expr::result_type)
+        .unwrap_or(floe_sql::SqlType::BIGINT);
     let aggregate = Aggregate::new(function, distinct, argument_type);
     let mut accumulator = aggregate.accumulator();
-    accumulator
-        .update(&argument, &mut context.warnings)
-        .map_err(|e| format!("ERROR {}", e.code()))?;
+    for row in &rows {
+        let value = match &argument {
+            Some(expr) => expr
+                .eval_output(std::slice::from_ref(row), &mut context)
+                .map_err(|e| format!("ERROR {}", e.code()))?,
+            None => Value::Null,
+        };
+        accumulator
+            .update(&value, &mut context.warnings)
+            .map_err(|e| format!("ERROR {}", e.code()))?;
+    }
     let value = accumulator
         .finish(4)
         .map_err(|e| format!("ERROR {}", e.code()))?;
+    // Warnings raised while aggregating are reported through a counter the caller reads.
+    AGGREGATE_WARNINGS.with(|count| *count.borrow_mut() += context.warnings.total_count());
     Ok(Expr::Literal(value))
+}
+
+thread_local! {
+    /// Rows of a one-column table `x` that aggregates run over, with the column's type
+    /// (test-only plumbing; None means a SELECT without FROM).
+    pub static AGGREGATE_ROWS: std::cell::RefCell<Option<(Vec<Value>, floe_sql::SqlType)>> =
+        const { std::cell::RefCell::new(None) };
+    /// Warnings raised inside aggregates since the last reset.
+    pub static AGGREGATE_WARNINGS: std::cell::RefCell<u64> = const { std::cell::RefCell::new(0) };
 }
 
 /// The context every test evaluation uses: a fixed clock, default settings.

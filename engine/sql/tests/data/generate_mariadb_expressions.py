@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Regenerates mariadb_expressions.tsv by asking a running MariaDB.
+"""Regenerates mariadb_expressions.tsv and mariadb_aggregates.tsv by asking a running MariaDB.
 
-Run once by hand (the test itself never needs MariaDB):
-  python3 generate_mariadb_expressions.py /path/to/mariadb.sock > mariadb_expressions.tsv
-Each line: expression <TAB> MariaDB's text result (or "ERROR <code>") <TAB> warning count.
+Run once by hand (the tests themselves never need MariaDB):
+  python3 generate_mariadb_expressions.py /path/to/mariadb.sock expressions > mariadb_expressions.tsv
+  python3 generate_mariadb_expressions.py /path/to/mariadb.sock aggregates > mariadb_aggregates.tsv
+Expression lines: expression <TAB> MariaDB's text result (or "ERROR <code>") <TAB> warning count.
+Aggregate lines: call over column x <TAB> x's values, separated by " | " <TAB> result <TAB> warnings;
+the values are one derived table: SELECT call FROM (SELECT v1 AS x UNION ALL SELECT v2 ...) t.
 The session uses utf8mb4_general_nopad_ci: case-insensitive and NO PAD like MySQL 8's
 utf8mb4_0900_ai_ci (MariaDB 10.11 has no 0900 collations).
 """
@@ -425,6 +428,55 @@ SUM_NOT_A_FUNCTION_PLACEHOLDER
 """
 
 
+AGGREGATES = [
+    ("SUM(x)", "1 | 2 | 3"),
+    ("SUM(x)", "1 | NULL | 3"),
+    ("SUM(x)", "NULL | NULL"),
+    ("SUM(x)", "9223372036854775807 | 9223372036854775807"),
+    ("SUM(x)", "-5 | 2"),
+    ("SUM(DISTINCT x)", "1 | 1 | 2"),
+    ("SUM(x)", "1.10 | 2.20"),
+    ("SUM(x)", "0.1e0 | 0.2e0"),
+    ("SUM(x)", "'1' | '2x'"),
+    ("SUM(x)", "'a' | 'b'"),
+    ("AVG(x)", "1 | 2 | 2"),
+    ("AVG(x)", "-1 | -2"),
+    ("AVG(x)", "1.50 | 2.25"),
+    ("AVG(x)", "1e0 | 2e0"),
+    ("AVG(x)", "2 | NULL"),
+    ("AVG(x)", "NULL | NULL"),
+    ("AVG(DISTINCT x)", "1 | 1 | 4"),
+    ("AVG(x)", "'1' | '4'"),
+    ("AVG(x)", "1 | 2 | 3 | 4 | 5 | 6 | 7"),
+    ("AVG(x)", "0.001 | 0.002"),
+    ("COUNT(x)", "1 | NULL | 3"),
+    ("COUNT(*)", "1 | NULL | 3"),
+    ("COUNT(x)", "NULL | NULL"),
+    ("COUNT(DISTINCT x)", "'a' | 'A' | 'b'"),
+    ("COUNT(DISTINCT x)", "1 | 1 | NULL | 2"),
+    ("COUNT(DISTINCT x)", "'a' | 'a ' | 'b'"),
+    ("COUNT(DISTINCT x)", "1.0 | 1.00 | 2"),
+    ("MIN(x)", "3 | 1 | 2"),
+    ("MAX(x)", "10 | 9"),
+    ("MAX(x)", "'10' | '9'"),
+    ("MIN(x)", "'b' | 'C' | 'a'"),
+    ("MAX(x)", "'b' | 'C' | 'a'"),
+    ("MIN(x)", "NULL | 5 | NULL"),
+    ("MAX(x)", "NULL | NULL"),
+    ("MIN(x)", "DATE '2024-01-05' | DATE '2023-12-31'"),
+    ("MAX(x)", "TIMESTAMP '2024-01-05 10:00:00' | TIMESTAMP '2024-01-05 09:59:59'"),
+    ("MAX(x)", "-1.5 | -1.25"),
+    ("MIN(x)", "-0.5e0 | 0.25e0"),
+    ("SUM(x) / COUNT(x)", "1 | 2"),
+    ("MAX(x) - MIN(x)", "7 | 3 | 5"),
+]
+
+
+def run_aggregate(sock, call, values):
+    rows = " UNION ALL ".join(f"SELECT {v} AS x" for v in values.split(" | "))
+    return run(sock, f"{call} FROM ({rows}) t")
+
+
 def run(sock, expression):
     query = f"SET NAMES utf8mb4 COLLATE utf8mb4_general_nopad_ci; SELECT {expression}; SELECT @@warning_count"
     done = subprocess.run(
@@ -441,6 +493,11 @@ def run(sock, expression):
 
 def main():
     sock = sys.argv[1]
+    if sys.argv[2] == "aggregates":
+        for call, values in AGGREGATES:
+            result, warnings = run_aggregate(sock, call, values)
+            print(f"{call}\t{values}\t{result}\t{warnings}")
+        return
     for expression in EXPRESSIONS.strip().split("\n"):
         expression = expression.strip()
         if not expression or expression.endswith("PLACEHOLDER"):
