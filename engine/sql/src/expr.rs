@@ -4,7 +4,9 @@
 //! gives each expression's SQL type before any row is read, so the server can
 //! send column definitions first; `eval` computes one value per row.
 //! Evaluation allocates for strings and recomputes operand types where it
-//! needs them; a later pass may cache those per node.
+//! needs them (CASE, IF and COALESCE coerce to their result type per row); a
+//! later pass may cache those per node. Comparisons choose their rule from the
+//! runtime values, whose classes match their static types.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -15,7 +17,7 @@ use crate::error::{Error, Result, Warnings};
 use crate::func;
 use crate::temporal::DateTime;
 use crate::types::{IntWidth, SqlType, TypeClass};
-use crate::value::{compare_as, compare_as_values, compare_values, CompareAs, Value};
+use crate::value::{compare_as_values, compare_values, CompareAs, Value};
 
 /// What evaluation needs from the session: time, settings, a place for warnings.
 /// The clock is read once per statement by the caller; nothing here reads it.
@@ -345,11 +347,11 @@ fn int_type(unsigned: bool) -> SqlType {
 fn exact_shape(sql_type: &SqlType) -> (u32, u32) {
     match sql_type {
         SqlType::Decimal { precision, scale } => (u32::from(*precision), u32::from(*scale)),
-        SqlType::Int {
-            width: IntWidth::Big,
-            ..
-        } => (20, 0),
-        SqlType::Int { width, .. } => (width.bytes() * 5 / 2 + 1, 0),
+        // Digits of the type's range (INT: 10, BIGINT: 19, BIGINT UNSIGNED: 20).
+        SqlType::Int { unsigned, .. } => {
+            let length = sql_type.display_length();
+            (if *unsigned { length } else { length - 1 }, 0)
+        }
         SqlType::DateTime { fsp } | SqlType::Timestamp { fsp } => {
             (14 + u32::from(*fsp), u32::from(*fsp))
         }
@@ -710,9 +712,9 @@ impl Expr {
                 arith::arithmetic(*op, &left, &right, &context.arith, &mut context.warnings)
             }
             Expr::Compare { op, left, right } => {
-                let how = compare_as(&left.result_type(), &right.result_type());
                 let left = left.eval(row, context)?;
                 let right = right.eval(row, context)?;
+                let how = compare_as_values(&left, &right);
                 if *op == CompareOp::NullSafeEq {
                     return Ok(Value::bool(Some(match (left.is_null(), right.is_null()) {
                         (true, true) => true,
@@ -770,12 +772,11 @@ impl Expr {
                 high,
                 negated,
             } => {
-                let operand_type = operand.result_type();
-                let how_low = compare_as(&operand_type, &low.result_type());
-                let how_high = compare_as(&operand_type, &high.result_type());
                 let value = operand.eval(row, context)?;
                 let low = low.eval(row, context)?;
                 let high = high.eval(row, context)?;
+                let how_low = compare_as_values(&value, &low);
+                let how_high = compare_as_values(&value, &high);
                 let above_low = compare_values(&value, &low, how_low, &mut context.warnings)
                     .map(|o| o != Ordering::Less);
                 let below_high = compare_values(&value, &high, how_high, &mut context.warnings)
@@ -792,15 +793,14 @@ impl Expr {
                 list,
                 negated,
             } => {
-                let operand_type = operand.result_type();
                 let value = operand.eval(row, context)?;
                 if value.is_null() {
                     return Ok(Value::Null);
                 }
                 let mut saw_null = false;
                 for item in list {
-                    let how = compare_as(&operand_type, &item.result_type());
                     let candidate = item.eval(row, context)?;
+                    let how = compare_as_values(&value, &candidate);
                     match compare_values(&value, &candidate, how, &mut context.warnings) {
                         Some(Ordering::Equal) => return Ok(Value::bool(Some(!*negated))),
                         Some(_) => {}
@@ -829,16 +829,15 @@ impl Expr {
                 branches,
                 otherwise,
             } => {
-                let result_type = self.result_type();
                 let subject = match operand {
-                    Some(operand) => Some((operand.eval(row, context)?, operand.result_type())),
+                    Some(operand) => Some(operand.eval(row, context)?),
                     None => None,
                 };
                 for (when, then) in branches {
                     let hit = match &subject {
-                        Some((value, value_type)) => {
-                            let how = compare_as(value_type, &when.result_type());
+                        Some(value) => {
                             let candidate = when.eval(row, context)?;
+                            let how = compare_as_values(value, &candidate);
                             compare_values(value, &candidate, how, &mut context.warnings)
                                 == Some(Ordering::Equal)
                         }
@@ -846,13 +845,13 @@ impl Expr {
                     };
                     if hit {
                         let value = then.eval(row, context)?;
-                        return Ok(coerce(value, &result_type, &mut context.warnings));
+                        return Ok(coerce(value, &self.result_type(), &mut context.warnings));
                     }
                 }
                 match otherwise {
                     Some(otherwise) => {
                         let value = otherwise.eval(row, context)?;
-                        Ok(coerce(value, &result_type, &mut context.warnings))
+                        Ok(coerce(value, &self.result_type(), &mut context.warnings))
                     }
                     None => Ok(Value::Null),
                 }
@@ -913,5 +912,140 @@ impl fmt::Display for Expr {
             }
             other => write!(f, "{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decimal::Decimal;
+    use crate::temporal::Date;
+
+    fn context() -> EvalContext {
+        let now = Date::new(2024, 2, 29).map(DateTime::from_date);
+        EvalContext::new(now.unwrap_or_else(|| panic!("valid date")))
+    }
+
+    fn price() -> Expr {
+        Expr::column(
+            1,
+            SqlType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            false,
+        )
+    }
+
+    // Result types are known before rows: what the server sends as column definitions.
+    #[test]
+    fn result_types_before_rows() {
+        let quantity = Expr::column(
+            0,
+            SqlType::Int {
+                width: IntWidth::Int,
+                unsigned: true,
+            },
+            false,
+        );
+        let total = Expr::arith(ArithOp::Mul, quantity.clone(), price());
+        assert_eq!(
+            total.result_type(),
+            SqlType::Decimal {
+                precision: 20,
+                scale: 2
+            }
+        );
+        let share = Expr::arith(ArithOp::Div, price(), quantity.clone());
+        assert_eq!(share.result_type().scale(), 6);
+        let sum = Expr::arith(ArithOp::Add, quantity.clone(), Expr::literal(Value::Int(1)));
+        assert_eq!(sum.result_type(), SqlType::BIGINT_UNSIGNED);
+        assert!(!sum.nullable());
+        let ratio = Expr::arith(
+            ArithOp::Div,
+            quantity.clone(),
+            Expr::literal(Value::Double(2.0)),
+        );
+        assert_eq!(ratio.result_type(), SqlType::Double);
+        let now = Expr::function(Function::Now, vec![Expr::literal(Value::Int(3))]);
+        assert_eq!(
+            now.map(|e| e.result_type()).ok(),
+            Some(SqlType::DateTime { fsp: 3 })
+        );
+        assert_eq!(
+            Expr::compare(CompareOp::Lt, quantity, price()).result_type(),
+            SqlType::BIGINT
+        );
+    }
+
+    // Expressions read the row by index; a bad index is an error, not a panic.
+    #[test]
+    fn evaluates_against_a_row() {
+        let mut context = context();
+        let row = [
+            Value::UInt(3),
+            Value::Decimal(Decimal::new(1999, 2).unwrap_or(Decimal::ZERO)),
+        ];
+        let total = Expr::arith(
+            ArithOp::Mul,
+            Expr::column(0, SqlType::BIGINT_UNSIGNED, false),
+            price(),
+        );
+        assert_eq!(
+            total.eval(&row, &mut context).map(|v| v.to_string()),
+            Ok("59.97".into())
+        );
+        let missing = Expr::column(5, SqlType::BIGINT, true);
+        assert_eq!(
+            missing.eval(&row, &mut context).map_err(|e| e.code()).err(),
+            Some(1105)
+        );
+    }
+
+    // NOW and CURDATE come from the context's clock, never the system's.
+    #[test]
+    fn time_comes_from_the_context() {
+        let mut context = context();
+        let today =
+            Expr::function(Function::CurDate, vec![]).and_then(|e| e.eval(&[], &mut context));
+        assert_eq!(today.map(|v| v.to_string()), Ok("2024-02-29".into()));
+        let now = Expr::function(Function::Now, vec![]).and_then(|e| e.eval(&[], &mut context));
+        assert_eq!(now.map(|v| v.to_string()), Ok("2024-02-29 00:00:00".into()));
+    }
+
+    // Wrong argument counts are MySQL's error 1582 at construction.
+    #[test]
+    fn arity_is_checked() {
+        let error = Expr::function(Function::Substring, vec![Expr::literal(Value::Int(1))]).err();
+        assert_eq!(error.map(|e| e.code()), Some(1582));
+        assert!(Expr::function(Function::Concat, vec![]).is_err());
+    }
+
+    // IF evaluates only the branch it returns: an overflow in the other branch is not raised.
+    #[test]
+    fn if_is_lazy() {
+        let mut context = context();
+        let overflow = Expr::arith(
+            ArithOp::Add,
+            Expr::literal(Value::Int(i64::MAX)),
+            Expr::literal(Value::Int(1)),
+        );
+        let call = Expr::function(
+            Function::If,
+            vec![
+                Expr::literal(Value::Int(1)),
+                Expr::literal(Value::Int(7)),
+                overflow.clone(),
+            ],
+        );
+        assert_eq!(
+            call.and_then(|e| e.eval(&[], &mut context))
+                .map(|v| v.to_string()),
+            Ok("7".into())
+        );
+        assert_eq!(
+            overflow.eval(&[], &mut context).map_err(|e| e.code()).err(),
+            Some(1690)
+        );
     }
 }

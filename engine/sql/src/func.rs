@@ -905,9 +905,14 @@ pub(crate) fn date_arith(
             DateTime::from_total_micros(base.total_micros().checked_add(delta)?, fsp)
         }
     });
+    // A string in gives a string out, as in MySQL (so it compares as a string).
+    let as_text = |value: Value| match date {
+        Value::Bytes(_, collation) => Value::Bytes(value.to_string().into_bytes(), *collation),
+        _ => value,
+    };
     match result {
-        Some(result) if !has_time && unit.is_date_part() => Value::Date(result.date()),
-        Some(result) => Value::DateTime(result),
+        Some(result) if !has_time && unit.is_date_part() => as_text(Value::Date(result.date())),
+        Some(result) => as_text(Value::DateTime(result)),
         None => {
             warnings.push(1441, "Datetime function: datetime field overflow".into());
             Value::Null
