@@ -52,27 +52,27 @@ impl Collation {
         }
     }
 
-    /// Calls `sink` with each weight of `bytes`, in order. Weights of text are folded
-    /// code points; bytes that are not UTF-8 weigh 0x110000 + byte, above every code point.
-    pub fn for_each_weight(self, bytes: &[u8], mut sink: impl FnMut(u32)) {
-        match self {
-            Collation::Binary => bytes.iter().for_each(|&byte| sink(u32::from(byte))),
-            Collation::Utf8mb4_0900AiCi => for_each_char(bytes, |item| match item {
-                Ok(ch) => sink(fold(ch)),
-                Err(byte) => sink(0x11_0000 + u32::from(byte)),
-            }),
+    /// The weights of `bytes`, in order. Weights of text are folded code points;
+    /// bytes that are not UTF-8 weigh 0x110000 + byte, above every code point.
+    /// Comparison and index keys both use this, so they cannot disagree.
+    pub fn weights(self, bytes: &[u8]) -> Weights<'_> {
+        Weights {
+            collation: self,
+            rest: bytes,
         }
     }
 
+    /// Calls `sink` with each weight of `bytes`, in order.
+    pub fn for_each_weight(self, bytes: &[u8], sink: impl FnMut(u32)) {
+        self.weights(bytes).for_each(sink);
+    }
+
+    /// Compares without allocating: weight by weight, shorter first (NO PAD).
     pub fn compare(self, left: &[u8], right: &[u8]) -> Ordering {
         if self.is_binary() {
             return left.cmp(right);
         }
-        let mut left_weights = Vec::with_capacity(left.len());
-        self.for_each_weight(left, |w| left_weights.push(w));
-        let mut right_weights = Vec::with_capacity(right.len());
-        self.for_each_weight(right, |w| right_weights.push(w));
-        left_weights.cmp(&right_weights)
+        self.weights(left).cmp(self.weights(right))
     }
 
     /// Number of characters (bytes for binary; a stray non-UTF-8 byte counts as one).
@@ -105,6 +105,52 @@ impl Collation {
             }
         }
         boundaries
+    }
+}
+
+/// Iterator over the weights of a string under a collation.
+#[derive(Debug, Clone)]
+pub struct Weights<'a> {
+    collation: Collation,
+    rest: &'a [u8],
+}
+
+impl Iterator for Weights<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let (&first, tail) = self.rest.split_first()?;
+        if self.collation.is_binary() || first.is_ascii() {
+            self.rest = tail;
+            return Some(if self.collation.is_binary() {
+                u32::from(first)
+            } else {
+                fold(char::from(first))
+            });
+        }
+        // One UTF-8 character, or one stray byte when the sequence is invalid: the
+        // same split `for_each_char` makes.
+        let width = match first {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 0,
+        };
+        let decoded = self
+            .rest
+            .get(..width)
+            .and_then(|sequence| std::str::from_utf8(sequence).ok())
+            .and_then(|text| text.chars().next());
+        match decoded {
+            Some(ch) => {
+                self.rest = self.rest.get(width..).unwrap_or(&[]);
+                Some(fold(ch))
+            }
+            None => {
+                self.rest = tail;
+                Some(0x11_0000 + u32::from(first))
+            }
+        }
     }
 }
 

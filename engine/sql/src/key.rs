@@ -438,7 +438,8 @@ mod tests {
                 }
                 let mut bytes = text.into_bytes();
                 if rng.below(8) == 0 {
-                    bytes.push(0xFF); // not UTF-8
+                    // Not UTF-8: a stray byte or the start of a truncated sequence.
+                    bytes.push([0xFF, 0xE2, 0x82, 0xF0][rng.below(4) as usize % 4]);
                 }
                 let collation = if let KeyColumn::Collated(c) = column {
                     c

@@ -528,8 +528,12 @@ pub fn compare_values(
 }
 
 /// The bytes of a value in string context.
-pub(crate) fn text_of(value: &Value) -> Vec<u8> {
-    value.to_text().unwrap_or_default()
+pub(crate) fn text_of(value: &Value) -> std::borrow::Cow<'_, [u8]> {
+    match value {
+        // Strings compare in place; only other types are formatted.
+        Value::Bytes(bytes, _) => std::borrow::Cow::Borrowed(bytes),
+        other => std::borrow::Cow::Owned(other.to_text().unwrap_or_default()),
+    }
 }
 
 /// Compares two values of the same column type (ORDER BY, keys, MIN/MAX); NULL first.
