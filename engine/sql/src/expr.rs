@@ -538,6 +538,25 @@ pub fn finalize(value: Value, result_type: &SqlType) -> Value {
     }
 }
 
+/// Evaluates `expr` where MySQL reads a value at its type's scale (comparisons and
+/// string contexts): a DECIMAL computed with extra digits is rounded first, so
+/// 1/3 = 0.3333 holds while (1/3)*1.000 keeps the digits (checked against MariaDB).
+pub(crate) fn eval_at_type_scale(
+    expr: &Expr,
+    row: &[Value],
+    context: &mut EvalContext,
+) -> Result<Value> {
+    let value = expr.eval(row, context)?;
+    if let Value::Decimal(_) = value {
+        Ok(finalize(
+            value,
+            &expr.result_type_with(context.arith.div_precision_increment),
+        ))
+    } else {
+        Ok(value)
+    }
+}
+
 impl Expr {
     /// `eval` then `finalize`: the value as the client sees it. Computes the result
     /// type each call; executors should call `result_type` once and `finalize` per row.
@@ -712,8 +731,8 @@ impl Expr {
                 arith::arithmetic(*op, &left, &right, &context.arith, &mut context.warnings)
             }
             Expr::Compare { op, left, right } => {
-                let left = left.eval(row, context)?;
-                let right = right.eval(row, context)?;
+                let left = eval_at_type_scale(left, row, context)?;
+                let right = eval_at_type_scale(right, row, context)?;
                 let how = compare_as_values(&left, &right);
                 if *op == CompareOp::NullSafeEq {
                     return Ok(Value::bool(Some(match (left.is_null(), right.is_null()) {
@@ -772,6 +791,8 @@ impl Expr {
                 high,
                 negated,
             } => {
+                // BETWEEN and CASE read every digit of a quotient (MariaDB: 1/3 BETWEEN
+                // 0.3333 AND 0.3333 is 0), while = and IN read it at its type's scale.
                 let value = operand.eval(row, context)?;
                 let low = low.eval(row, context)?;
                 let high = high.eval(row, context)?;
@@ -793,13 +814,13 @@ impl Expr {
                 list,
                 negated,
             } => {
-                let value = operand.eval(row, context)?;
+                let value = eval_at_type_scale(operand, row, context)?;
                 if value.is_null() {
                     return Ok(Value::Null);
                 }
                 let mut saw_null = false;
                 for item in list {
-                    let candidate = item.eval(row, context)?;
+                    let candidate = eval_at_type_scale(item, row, context)?;
                     let how = compare_as_values(&value, &candidate);
                     match compare_values(&value, &candidate, how, &mut context.warnings) {
                         Some(Ordering::Equal) => return Ok(Value::bool(Some(!*negated))),
@@ -819,8 +840,8 @@ impl Expr {
                 escape,
                 negated,
             } => {
-                let value = operand.eval(row, context)?;
-                let pattern = pattern.eval(row, context)?;
+                let value = eval_at_type_scale(operand, row, context)?;
+                let pattern = eval_at_type_scale(pattern, row, context)?;
                 let matched = func::like(&value, &pattern, escape.unwrap_or('\\'));
                 Ok(Value::bool(matched.map(|m| m != *negated)))
             }
@@ -857,7 +878,13 @@ impl Expr {
                 }
             }
             Expr::Cast { operand, target } => {
-                let value = operand.eval(row, context)?;
+                let value = match target {
+                    // A string form is read at the type's scale: CAST(1/3 AS CHAR) is 0.3333.
+                    CastTarget::Char { .. } | CastTarget::Binary { .. } => {
+                        eval_at_type_scale(operand, row, context)?
+                    }
+                    _ => operand.eval(row, context)?,
+                };
                 func::cast(&value, target, &mut context.warnings)
             }
             Expr::DateArith {

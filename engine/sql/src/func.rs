@@ -7,8 +7,8 @@ use crate::collation::{self, Collation};
 use crate::decimal::{Decimal, DECIMAL_SCALE_MAX};
 use crate::error::{Error, Result, Warnings};
 use crate::expr::{
-    aggregate_types, coerce, text_length_chars, CastTarget, EvalContext, Expr, Function,
-    IntervalUnit, TrimSide,
+    aggregate_types, coerce, eval_at_type_scale, text_length_chars, CastTarget, EvalContext, Expr,
+    Function, IntervalUnit, TrimSide,
 };
 use crate::temporal::{self, Date, DateTime, Time, MICROS_PER_SECOND};
 use crate::types::{SqlType, TypeClass};
@@ -209,9 +209,24 @@ pub(crate) fn call(
         }
         _ => {}
     }
+    // String functions and NULLIF read decimals at their type's scale, as MySQL's
+    // val_str does (CONCAT(1/3) is '0.3333'); numeric functions keep every digit.
+    let at_type_scale = !matches!(
+        function,
+        Function::Abs
+            | Function::Ceil
+            | Function::Floor
+            | Function::Round
+            | Function::Truncate
+            | Function::Mod
+    );
     let mut values = Vec::with_capacity(args.len());
     for arg in args {
-        values.push(arg.eval(row, context)?);
+        values.push(if at_type_scale {
+            eval_at_type_scale(arg, row, context)?
+        } else {
+            arg.eval(row, context)?
+        });
     }
     let warnings = &mut context.warnings;
     // Most functions are NULL when any argument is.
@@ -792,10 +807,20 @@ fn to_time(value: &Value, warnings: &mut Warnings) -> Option<Time> {
         Value::Date(_) => Time::new(0, 0),
         Value::Bytes(bytes, _) => {
             let text = std::str::from_utf8(bytes).ok();
-            text.and_then(temporal::parse_time).or_else(|| {
-                text.and_then(temporal::parse_datetime)
-                    .and_then(|(d, _)| Time::new(d.micros_of_day(), d.fsp()))
-            })
+            match text.and_then(temporal::parse_time_clamped) {
+                Some((time, clamped)) => {
+                    if clamped {
+                        warnings.push(
+                            WARN_TRUNCATED,
+                            format!("Truncated incorrect time value: '{value}'"),
+                        );
+                    }
+                    Some(time)
+                }
+                None => text
+                    .and_then(temporal::parse_datetime)
+                    .and_then(|(d, _)| Time::new(d.micros_of_day(), d.fsp())),
+            }
         }
         other => {
             let number = other

@@ -398,7 +398,23 @@ pub fn parse_datetime(text: &str) -> Option<(DateTime, bool)> {
 }
 
 /// Parses a TIME literal: "[-][D ]hh:mm[:ss[.frac]]", or "hhmmss" digits.
+/// None when malformed or outside ±838:59:59.
 pub fn parse_time(text: &str) -> Option<Time> {
+    let (micros, fsp) = parse_time_micros(text)?;
+    Time::new(micros, fsp)
+}
+
+/// As `parse_time`, but a well-formed value past ±838:59:59 is clamped to the
+/// limit (what CAST does, with a warning); the flag says whether it was.
+pub fn parse_time_clamped(text: &str) -> Option<(Time, bool)> {
+    let (micros, fsp) = parse_time_micros(text)?;
+    let limit = TIME_MICROS_MAX - TIME_MICROS_MAX % MICROS_PER_SECOND;
+    let clamped = micros.clamp(-limit, limit);
+    Some((Time::new(clamped, fsp)?, clamped != micros))
+}
+
+/// Signed microseconds and digits of fraction of a TIME literal, unbounded but checked.
+fn parse_time_micros(text: &str) -> Option<(i64, u8)> {
     let text = text.trim();
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -450,7 +466,7 @@ pub fn parse_time(text: &str) -> Option<Time> {
         .checked_add(minutes * 60 + seconds)?
         .checked_mul(MICROS_PER_SECOND)?
         .checked_add(micros)?;
-    Time::new(if negative { -total } else { total }, fsp)
+    Some((if negative { -total } else { total }, fsp))
 }
 
 /// Interprets a number as YYYYMMDD or YYYYMMDDhhmmss (MySQL's numeric date literals).
