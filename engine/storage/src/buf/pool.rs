@@ -547,7 +547,9 @@ impl BufferPool {
         let mut candidates = Vec::with_capacity(scan_frames);
         let mut lru = self.lru.lock();
         lru.coldest(scan_frames, &mut candidates);
-        let mut dirty = None;
+        // Dirty cold pages are written as one batch: one doublewrite round
+        // (two syncs) for many pages, not per page.
+        let mut dirty: Vec<usize> = Vec::new();
         let mut busy = false;
         for &frame in &candidates {
             let state = &self.frames[frame];
@@ -557,8 +559,8 @@ impl BufferPool {
             if state.oldest_modification.load(Ordering::Acquire) != 0 {
                 if state.flushing.load(Ordering::Acquire) {
                     busy = true; // another thread is writing it: soon clean
-                } else {
-                    dirty.get_or_insert(frame);
+                } else if dirty.len() < DOUBLEWRITE_SLOTS {
+                    dirty.push(frame);
                 }
                 continue;
             }
@@ -584,8 +586,8 @@ impl BufferPool {
             return Ok(Eviction::Frame(frame));
         }
         drop(lru);
-        if let Some(frame) = dirty {
-            self.flush_frames(&[frame])?;
+        if !dirty.is_empty() {
+            self.flush_frames(&dirty)?;
             return Ok(Eviction::Retry);
         }
         Ok(if busy {
