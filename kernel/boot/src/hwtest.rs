@@ -11,6 +11,7 @@ use floe_nvme::vfio::{Sysfs, VfioNvme};
 use floe_nvme::ControllerOptions;
 
 use crate::health::json_string;
+use crate::logger::error_chain;
 
 /// Console lines the self-test writes, relayed to the log as they come.
 struct LogLines(Vec<u8>);
@@ -83,15 +84,4 @@ pub fn run() -> String {
         "{{\"nvme\":{{\"passed\":{all_passed},\"devices\":[{}]}}}}",
         results.join(",")
     )
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -87,7 +87,7 @@ pub fn run() -> ! {
     logger::init(log::LevelFilter::Info);
     log::info!("floe {} starting as PID 1", env!("CARGO_PKG_VERSION"));
     if let Err(e) = mount_kernel_filesystems() {
-        log::error!("{e}: {}", source_text(&e));
+        log::error!("{}", crate::logger::error_chain(&e));
         halt("cannot mount the kernel file systems");
     }
     let config = match read_config() {
@@ -114,7 +114,7 @@ pub fn run() -> ! {
 
     match bring_up_network(&config) {
         Ok(()) => status.stage("network"),
-        Err(e) => log::error!("{e}: {}; continuing without it", source_text(&e)),
+        Err(e) => log::error!("{}; continuing without it", crate::logger::error_chain(&e)),
     }
     // Held for as long as PID 1 runs: dropping it would stop the engine.
     let started = match crate::role::start(&config, &config.data, None, &status, DISK_WAIT) {
@@ -144,17 +144,6 @@ pub fn run() -> ! {
     nix::unistd::sync();
     log::info!("disks synced; powering off");
     power(RebootMode::RB_POWER_OFF)
-}
-
-/// The chain of sources of an error, for one log line.
-fn source_text(error: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        parts.push(cause.to_string());
-        source = cause.source();
-    }
-    parts.join(": ")
 }
 
 fn mount_kernel_filesystems() -> Result<(), InitError> {

@@ -122,15 +122,7 @@ pub fn start(
         Some(dir) => storage::start_in_dir(dir)?,
         None => storage::start_on_disk(disk_path, opened.formatted_now)?,
     };
-    status.set_storage(running.json(), running.boots_recorded);
-    status.stage("storage_open");
-    let bound = health::spawn(config.metrics_listen, Arc::clone(status))?;
-    log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
-    status.stage("health_listening");
-    Ok(Started {
-        disk: Some(opened),
-        storage: Some(running),
-    })
+    serve(config, status, Some(opened), running)
 }
 
 /// The primary role on Floe's own NVMe driver: the disk is taken from the
@@ -165,13 +157,24 @@ fn start_on_user_space_nvme(config: &Config, status: &Arc<Status>) -> Result<Sta
     status.stage("disk_open");
     let format = config.format == crate::config::FormatPolicy::Auto;
     let running = storage::start_on_device(Arc::new(device), format)?;
+    serve(config, status, None, running)
+}
+
+/// The primary role's last steps, whichever driver its disk is on: publish
+/// the engine's figures, serve /health and /metrics.
+fn serve(
+    config: &Config,
+    status: &Arc<Status>,
+    disk: Option<OpenedDisk>,
+    running: storage::Running,
+) -> Result<Started, RoleError> {
     status.set_storage(running.json(), running.boots_recorded);
     status.stage("storage_open");
     let bound = health::spawn(config.metrics_listen, Arc::clone(status))?;
     log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
     status.stage("health_listening");
     Ok(Started {
-        disk: None,
+        disk,
         storage: Some(running),
     })
 }
