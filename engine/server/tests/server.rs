@@ -396,8 +396,14 @@ fn thousand_idle_and_sixty_four_busy() {
         backend.counters.sessions_open.load(Ordering::SeqCst),
         IDLE + BUSY
     );
+    // For the record, not asserted: server and clients share this process.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS"))
+        .unwrap_or("VmRSS: unknown");
     println!(
-        "held {} connections ({IDLE} idle, {BUSY} busy x {QUERIES} queries)",
+        "held {} connections ({IDLE} idle, {BUSY} busy x {QUERIES} queries); test process {rss}",
         IDLE + BUSY
     );
     drop(idle);

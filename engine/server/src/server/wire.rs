@@ -362,3 +362,130 @@ impl ResultSink for ResultWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ColumnFlags, Decoded, MaxAllowedPacket};
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    fn connected_wire() -> (Wire, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        let mut wire = Wire::new(
+            Arc::new(server),
+            PacketCodec::new(MaxAllowedPacket::DEFAULT),
+        );
+        wire.capabilities = CapabilityFlags::SERVER_DEFAULT;
+        (wire, client)
+    }
+
+    fn payloads(mut client: TcpStream) -> Vec<Vec<u8>> {
+        let mut bytes = Vec::new();
+        client.read_to_end(&mut bytes).expect("read");
+        let mut codec = PacketCodec::new(MaxAllowedPacket::DEFAULT);
+        let mut rest = &bytes[..];
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let Ok(Decoded::Packet {
+                payload,
+                consumed_bytes,
+            }) = codec.decode(rest)
+            else {
+                panic!("framing");
+            };
+            out.push(payload.to_vec());
+            rest = &rest[consumed_bytes..];
+        }
+        out
+    }
+
+    const LONGLONG: ColumnDefinition<'static> = ColumnDefinition {
+        schema: b"",
+        table: b"",
+        org_table: b"",
+        name: b"n",
+        org_name: b"",
+        charset: 63,
+        column_length: 20,
+        column_type: ColumnType::LongLong,
+        flags: ColumnFlags::NOT_NULL,
+        decimals: 0,
+    };
+
+    // A SQL layer that calls the sink out of order, with the wrong width or
+    // with a value its column type cannot carry gets an error, and nothing
+    // malformed reaches the client: the stream stays count, definition,
+    // row, end, in sequence.
+    #[test]
+    fn misuse_is_refused_without_framing() {
+        let (mut wire, client) = connected_wire();
+        let mut writer = ResultWriter::new(&mut wire, true, StatusFlags::AUTOCOMMIT);
+        assert_eq!(writer.row(&[Value::Int(1)]).map_err(|e| e.code), Err(1105));
+        assert_eq!(writer.columns(&[]).map_err(|e| e.code), Err(1105));
+        writer.columns(&[LONGLONG]).expect("columns");
+        assert_eq!(writer.columns(&[LONGLONG]).map_err(|e| e.code), Err(1105));
+        assert_eq!(
+            writer.row(&[Value::Bytes(b"x")]).map_err(|e| e.code),
+            Err(1105)
+        );
+        assert_eq!(
+            writer
+                .row(&[Value::Int(1), Value::Int(2)])
+                .map_err(|e| e.code),
+            Err(1105)
+        );
+        writer.row(&[Value::Int(7)]).expect("row");
+        writer
+            .done(&Summary {
+                status: StatusFlags::AUTOCOMMIT,
+                ..Summary::default()
+            })
+            .expect("done");
+        writer.finish(Ok(())).expect("finish");
+        wire.flush().expect("flush");
+        drop(wire);
+        let payloads = payloads(client);
+        assert_eq!(payloads.len(), 4, "{payloads:?}");
+        assert_eq!(payloads[0], [1]);
+        assert_eq!(payloads[2], [0x00, 0x00, 7, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(payloads[3][0], 0xfe);
+    }
+
+    // Two statements: the first's end carries MORE_RESULTS_EXISTS, the
+    // last's does not; a failure after a result sends that result flagged,
+    // then the ERR.
+    #[test]
+    fn more_results_flag_is_set_by_the_writer() {
+        let (mut wire, client) = connected_wire();
+        let mut writer = ResultWriter::new(&mut wire, false, StatusFlags::AUTOCOMMIT);
+        let ok = Summary {
+            affected_rows: 2,
+            status: StatusFlags::AUTOCOMMIT,
+            ..Summary::default()
+        };
+        writer.done(&ok).expect("first");
+        writer.done(&ok).expect("second");
+        writer.finish(Ok(())).expect("finish");
+        let mut writer = ResultWriter::new(&mut wire, false, StatusFlags::AUTOCOMMIT);
+        writer.done(&ok).expect("first");
+        let error = SqlError::new(codes::ER_PARSE_ERROR, "near 'x'");
+        writer.finish(Err(error)).expect("finish");
+        wire.flush().expect("flush");
+        drop(wire);
+        let payloads = payloads(client);
+        let status = |payload: &[u8]| {
+            OkPacket::parse(payload, CapabilityFlags::SERVER_DEFAULT)
+                .expect("OK")
+                .status
+        };
+        assert_eq!(payloads.len(), 4);
+        assert!(status(&payloads[0]).contains(StatusFlags::MORE_RESULTS_EXISTS));
+        assert!(!status(&payloads[1]).contains(StatusFlags::MORE_RESULTS_EXISTS));
+        assert!(status(&payloads[2]).contains(StatusFlags::MORE_RESULTS_EXISTS));
+        let err = ErrPacket::parse(&payloads[3], CapabilityFlags::SERVER_DEFAULT).expect("ERR");
+        assert_eq!(err.error.code, 1064);
+    }
+}
