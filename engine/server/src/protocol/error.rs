@@ -23,15 +23,31 @@ pub mod codes {
 
     pub const ER_CON_COUNT_ERROR: MysqlError = error(1040, b"08004");
     pub const ER_HANDSHAKE_ERROR: MysqlError = error(1043, b"08S01");
+    pub const ER_DBACCESS_DENIED_ERROR: MysqlError = error(1044, b"42000");
     pub const ER_ACCESS_DENIED_ERROR: MysqlError = error(1045, b"28000");
     pub const ER_UNKNOWN_COM_ERROR: MysqlError = error(1047, b"08S01");
     pub const ER_BAD_DB_ERROR: MysqlError = error(1049, b"42000");
+    pub const ER_SERVER_SHUTDOWN: MysqlError = error(1053, b"08S01");
+    pub const ER_PARSE_ERROR: MysqlError = error(1064, b"42000");
+    pub const ER_NO_SUCH_THREAD: MysqlError = error(1094, b"HY000");
+    pub const ER_KILL_DENIED_ERROR: MysqlError = error(1095, b"HY000");
     pub const ER_UNKNOWN_ERROR: MysqlError = error(1105, b"HY000");
+    pub const ER_CANT_CREATE_THREAD: MysqlError = error(1135, b"HY000");
     pub const ER_NET_PACKET_TOO_LARGE: MysqlError = error(1153, b"08S01");
     pub const ER_NET_PACKETS_OUT_OF_ORDER: MysqlError = error(1156, b"08S01");
+    pub const ER_NET_READ_ERROR: MysqlError = error(1158, b"08S01");
+    pub const ER_NET_READ_INTERRUPTED: MysqlError = error(1159, b"08S01");
+    pub const ER_NET_ERROR_ON_WRITE: MysqlError = error(1160, b"08S01");
     pub const ER_WRONG_ARGUMENTS: MysqlError = error(1210, b"HY000");
+    pub const ER_UNKNOWN_STMT_HANDLER: MysqlError = error(1243, b"HY000");
     pub const ER_NOT_SUPPORTED_AUTH_MODE: MysqlError = error(1251, b"08004");
+    pub const ER_INVALID_CHARACTER_STRING: MysqlError = error(1300, b"HY000");
+    pub const ER_QUERY_INTERRUPTED: MysqlError = error(1317, b"70100");
+    pub const ER_PS_MANY_PARAM: MysqlError = error(1390, b"HY000");
+    pub const ER_STMT_HAS_NO_OPEN_CURSOR: MysqlError = error(1421, b"HY000");
+    pub const ER_MAX_PREPARED_STMT_COUNT_REACHED: MysqlError = error(1461, b"42000");
     pub const ER_MALFORMED_PACKET: MysqlError = error(1835, b"HY000");
+    pub const ER_CLIENT_INTERACTION_TIMEOUT: MysqlError = error(4031, b"HY000");
 }
 
 use codes::MysqlError;

@@ -124,6 +124,15 @@ impl PacketCodec {
         self.sequence_id = 0;
     }
 
+    /// Answer a packet the decoder refused (`SequenceMismatch`,
+    /// `PacketTooLarge`): the next packet written carries `sequence_id`, so
+    /// the ERR that reports the problem follows the client's packet in
+    /// sequence and the client shows it instead of "packets out of order".
+    /// The connection is closed after that ERR; the stream is not resumed.
+    pub fn set_sequence_id(&mut self, sequence_id: u8) {
+        self.sequence_id = sequence_id;
+    }
+
     /// Decode the next packet from the front of `input`.
     ///
     /// Errors (`SequenceMismatch`, `PacketTooLarge`) mean the stream can no
