@@ -21,6 +21,7 @@
 //! Not yet done: merging underfull nodes. A delete leaves its leaf in place
 //! (even empty); the space is reused by later inserts into its key range.
 
+use std::borrow::Cow;
 use std::ops::Bound;
 
 use super::node::{self, NodeError, MAX_RECORD_BYTES};
@@ -90,15 +91,27 @@ pub enum Direction {
     Backward,
 }
 
-/// What `put` does when the key exists / does not exist.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PutMode {
-    /// Insert; an existing key is a `Duplicate` error.
-    InsertNew,
-    /// Replace an existing record; no-op (returns None) if absent.
-    UpdateExisting,
-    /// Insert or replace.
-    Upsert,
+/// What `Tree::modify` does with the record under its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// Leave it as it is (or absent).
+    Keep,
+    /// Insert or replace it with this payload.
+    Put(Cow<'a, [u8]>),
+    /// Remove it (nothing when absent).
+    Delete,
+}
+
+/// What `Tree::modify` asks about the record it found.
+type Decide<'f, 'a> = dyn FnMut(Option<&[u8]>) -> Result<Change<'a>, TreeError> + 'f;
+
+fn check_record_size(key: &[u8], payload: &[u8]) -> Result<(), TreeError> {
+    if key.len() + payload.len() > MAX_RECORD_BYTES {
+        return Err(TreeError::RecordTooLarge {
+            record_bytes: key.len() + payload.len(),
+        });
+    }
+    Ok(())
 }
 
 /// Counts from a full check of a tree.
@@ -273,8 +286,12 @@ impl Tree {
     }
 
     pub fn insert(&self, env: TreeEnv<'_>, key: &[u8], payload: &[u8]) -> Result<Lsn, TreeError> {
-        self.put(env, key, payload, PutMode::InsertNew)
-            .map(|lsn| lsn.expect("insert always writes"))
+        let index_id = self.index_id;
+        self.modify(env, key, |old| match old {
+            Some(_) => Err(TreeError::Duplicate { index_id }),
+            None => Ok(Change::Put(Cow::Borrowed(payload))),
+        })
+        .map(|lsn| lsn.expect("insert always writes"))
     }
 
     /// Replaces the payload of an existing key; `None` if the key is absent.
@@ -284,29 +301,33 @@ impl Tree {
         key: &[u8],
         payload: &[u8],
     ) -> Result<Option<Lsn>, TreeError> {
-        self.put(env, key, payload, PutMode::UpdateExisting)
+        self.modify(env, key, |old| {
+            Ok(match old {
+                Some(_) => Change::Put(Cow::Borrowed(payload)),
+                None => Change::Keep,
+            })
+        })
     }
 
     pub fn upsert(&self, env: TreeEnv<'_>, key: &[u8], payload: &[u8]) -> Result<Lsn, TreeError> {
-        self.put(env, key, payload, PutMode::Upsert)
+        self.modify(env, key, |_| Ok(Change::Put(Cow::Borrowed(payload))))
             .map(|lsn| lsn.expect("upsert always writes"))
     }
 
-    fn put(
+    /// Reads and changes the record under `key` atomically: `decide` sees
+    /// the current payload (or `None`) under the leaf's X latch and says
+    /// what to do. It may be called more than once (the optimistic attempt
+    /// can give way to a pessimistic one); the last call's answer is done.
+    /// Returns the change's LSN, `None` when nothing changed.
+    pub fn modify<'a>(
         &self,
         env: TreeEnv<'_>,
         key: &[u8],
-        payload: &[u8],
-        mode: PutMode,
+        mut decide: impl FnMut(Option<&[u8]>) -> Result<Change<'a>, TreeError>,
     ) -> Result<Option<Lsn>, TreeError> {
         if key.len() > MAX_KEY_BYTES {
             return Err(TreeError::KeyTooLarge {
                 key_bytes: key.len(),
-            });
-        }
-        if key.len() + payload.len() > MAX_RECORD_BYTES {
-            return Err(TreeError::RecordTooLarge {
-                record_bytes: key.len() + payload.len(),
             });
         }
         // Optimistic: the leaf alone.
@@ -317,24 +338,38 @@ impl Tree {
             let id = leaf.id();
             let found = node::search(leaf.bytes(), key)
                 .map_err(|e| TreeError::node(self.index_id, id, e))?;
-            match (found, mode) {
-                (Ok(_), PutMode::InsertNew) => {
-                    return Err(TreeError::Duplicate {
-                        index_id: self.index_id,
-                    })
+            let old = match found {
+                Ok(slot) => Some(
+                    node::record(leaf.bytes(), slot)
+                        .map_err(|e| TreeError::node(self.index_id, id, e))?,
+                ),
+                Err(_) => None,
+            };
+            let change = decide(old.map(|(_, payload)| payload))?;
+            let payload = match (&change, found) {
+                (Change::Keep, _) | (Change::Delete, Err(_)) => return Ok(None),
+                (Change::Delete, Ok(slot)) => {
+                    let mut mtr = Mtr::start(env.pool, env.log);
+                    let handle = mtr.adopt(leaf);
+                    mtr.apply(
+                        handle,
+                        &Record::NodeDelete {
+                            page: id,
+                            slot: slot as u16,
+                        },
+                    )?;
+                    return Ok(Some(mtr.commit()?));
                 }
-                (Err(_), PutMode::UpdateExisting) => return Ok(None),
-                _ => {}
-            }
-            let fits = match found {
-                Ok(slot) => {
-                    let (old_key, old_payload) = node::record(leaf.bytes(), slot)
-                        .map_err(|e| TreeError::node(self.index_id, id, e))?;
+                (Change::Put(payload), _) => payload,
+            };
+            check_record_size(key, payload)?;
+            let fits = match old {
+                Some((old_key, old_payload)) => {
                     old_payload.len() >= payload.len()
                         || node::free_bytes(leaf.bytes())
                             >= payload.len() - old_payload.len() + old_key.len() + 6
                 }
-                Err(_) => node::fits(leaf.bytes(), key.len(), payload.len()),
+                None => node::fits(leaf.bytes(), key.len(), payload.len()),
             };
             if !fits {
                 break;
@@ -362,22 +397,24 @@ impl Tree {
             }
             return Ok(Some(mtr.commit()?));
         }
-        self.put_pessimistic(env, key, payload, mode)
+        self.modify_pessimistic(env, key, &mut decide)
     }
 
     /// X-latches the path from the lowest unsafe ancestor down to the leaf.
-    fn put_pessimistic(
+    fn modify_pessimistic<'a>(
         &self,
         env: TreeEnv<'_>,
         key: &[u8],
-        payload: &[u8],
-        mode: PutMode,
+        decide: &mut Decide<'_, 'a>,
     ) -> Result<Option<Lsn>, TreeError> {
         let mut mtr = Mtr::start(env.pool, env.log);
         let mut path: Vec<PageHandle> = Vec::new();
         let root = env.pool.fix_mut(self.root)?;
         let mut level = self.check_page(self.root, root.bytes(), None)?;
         path.push(mtr.adopt(root));
+        // Room for the largest record this key can carry: the payload is
+        // decided only at the leaf.
+        let room = MAX_RECORD_BYTES - key.len().min(MAX_RECORD_BYTES);
         while level > 0 {
             let parent = *path.last().expect("path holds the parent");
             let parent_id = mtr.page_id(parent);
@@ -387,7 +424,7 @@ impl Tree {
             let child = env.pool.fix_mut(child_id)?;
             level = self.check_page(child_id, child.bytes(), Some(level - 1))?;
             let safe = if level == 0 {
-                node::fits(child.bytes(), key.len(), payload.len())
+                node::fits(child.bytes(), key.len(), room)
             } else {
                 node::fits(child.bytes(), MAX_KEY_BYTES, CHILD_BYTES)
             };
@@ -402,15 +439,17 @@ impl Tree {
         let leaf_id = mtr.page_id(leaf);
         let found = node::search(mtr.page(leaf), key)
             .map_err(|e| TreeError::node(self.index_id, leaf_id, e))?;
-        match (found, mode) {
-            (Ok(_), PutMode::InsertNew) => {
-                return Err(TreeError::Duplicate {
-                    index_id: self.index_id,
-                })
+        let change = match found {
+            Ok(slot) => {
+                let (_, old) = node::record(mtr.page(leaf), slot)
+                    .map_err(|e| TreeError::node(self.index_id, leaf_id, e))?;
+                decide(Some(old))?
             }
-            (Err(_), PutMode::UpdateExisting) => return Ok(None),
-            (Ok(slot), _) => {
-                // Replace = delete + insert in this one mtr.
+            Err(_) => decide(None)?,
+        };
+        let payload = match (change, found) {
+            (Change::Keep, _) | (Change::Delete, Err(_)) => return Ok(None),
+            (Change::Delete, Ok(slot)) => {
                 mtr.apply(
                     leaf,
                     &Record::NodeDelete {
@@ -418,10 +457,22 @@ impl Tree {
                         slot: slot as u16,
                     },
                 )?;
+                return Ok(Some(mtr.commit()?));
             }
-            (Err(_), _) => {}
+            (Change::Put(payload), _) => payload,
+        };
+        check_record_size(key, &payload)?;
+        if let Ok(slot) = found {
+            // Replace = delete + insert in this one mtr.
+            mtr.apply(
+                leaf,
+                &Record::NodeDelete {
+                    page: leaf_id,
+                    slot: slot as u16,
+                },
+            )?;
         }
-        self.insert_into(&mut mtr, &path, path.len() - 1, key, payload)?;
+        self.insert_into(&mut mtr, &path, path.len() - 1, key, &payload)?;
         Ok(Some(mtr.commit()?))
     }
 

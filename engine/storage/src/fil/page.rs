@@ -103,8 +103,10 @@ pub enum PageType {
     Index = 3,
     /// Checkpoint / control record.
     Control = 4,
-    /// Undo log page (storage engine II).
+    /// Undo log page.
     Undo = 5,
+    /// Transaction slots and the history list (`trx::rseg`).
+    TrxSlots = 6,
 }
 
 impl PageType {
@@ -115,6 +117,7 @@ impl PageType {
             3 => Self::Index,
             4 => Self::Control,
             5 => Self::Undo,
+            6 => Self::TrxSlots,
             _ => return None,
         })
     }

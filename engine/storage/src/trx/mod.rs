@@ -14,11 +14,20 @@
 //! (invisible), and the smallest of them (`up_limit`: below it everything is
 //! visible). A transaction always sees its own changes.
 //!
-//! Still to come (issue "Storage engine II"): undo, rollback, locks, purge.
-//! `oldest_view_limit` is the one bound purge will respect, and where
-//! replicas' views will join it.
+//! `oldest_view_limit` is the one bound purge respects, and where replicas'
+//! views will join it. Undo (`undo`), slots and history (`rseg`), locks
+//! (`lock`), the transaction system with rollback and purge (`system`) and
+//! row operations with MVCC and locking (`table`) build on these.
 
+pub mod lock;
+pub mod rseg;
+pub mod system;
+pub mod table;
 pub mod undo;
+
+pub use lock::LockError;
+pub use system::{Isolation, Savepoint, Trx, TrxConfig, TrxStats, TrxSystem};
+pub use table::{LockRead, Secondary, Table};
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -39,6 +48,60 @@ pub enum TrxError {
     Fsp(Box<FspError>),
     #[error("transaction {id} is not active")]
     NotActive { id: u64 },
+    #[error(transparent)]
+    Undo(Box<undo::UndoError>),
+    #[error(transparent)]
+    Dict(Box<crate::dict::DictError>),
+    #[error(transparent)]
+    Tree(Box<crate::btr::tree::TreeError>),
+    #[error(transparent)]
+    Row(Box<crate::row::RowError>),
+    #[error(transparent)]
+    Engine(Box<crate::srv::EngineError>),
+    #[error(transparent)]
+    Lock(LockError),
+    #[error("Duplicate entry for key '{index}'")]
+    Duplicate { index: String },
+    #[error("Cannot execute statement in a READ ONLY transaction")]
+    ReadOnly,
+    #[error("cannot start a thread: {0}")]
+    Thread(String),
+}
+
+impl TrxError {
+    /// MySQL's error number where one fits (the SQL layer maps the rest).
+    pub fn mysql_code(&self) -> Option<u16> {
+        match self {
+            TrxError::Lock(e) => Some(e.mysql_code()),
+            TrxError::Duplicate { .. } => Some(1062),
+            TrxError::ReadOnly => Some(1792),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::btr::tree::TreeError> for TrxError {
+    fn from(e: crate::btr::tree::TreeError) -> Self {
+        TrxError::Tree(Box::new(e))
+    }
+}
+
+impl From<crate::row::RowError> for TrxError {
+    fn from(e: crate::row::RowError) -> Self {
+        TrxError::Row(Box::new(e))
+    }
+}
+
+impl From<crate::srv::EngineError> for TrxError {
+    fn from(e: crate::srv::EngineError) -> Self {
+        TrxError::Engine(Box::new(e))
+    }
+}
+
+impl From<LockError> for TrxError {
+    fn from(e: LockError) -> Self {
+        TrxError::Lock(e)
+    }
 }
 
 impl From<MtrError> for TrxError {
@@ -76,6 +139,11 @@ impl ReadView {
             return false;
         }
         self.active.binary_search(&id).is_err()
+    }
+
+    /// The transaction took an id after its view was made: it sees itself.
+    pub(crate) fn set_creator(&mut self, id: TrxId) {
+        self.creator = Some(id);
     }
 
     /// Ids at or above this are invisible to the view.
@@ -190,6 +258,10 @@ impl TrxSys {
             .next()
             .copied()
             .map_or(oldest_active, |v| v.min(oldest_active))
+    }
+
+    pub fn is_active(&self, id: TrxId) -> bool {
+        self.lock().active.contains(&id)
     }
 
     pub fn active_count(&self) -> usize {
