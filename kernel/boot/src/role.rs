@@ -14,8 +14,12 @@ use floe_blk::BlockDevice;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoleError {
-    #[error("role {role} is not built yet; this build runs: primary")]
+    #[error("role {role} is not built yet; this build runs: primary, hwtest, nvmebench")]
     NotBuilt { role: &'static str },
+    #[error(
+        "role {role} runs in the appliance only (it takes the machine's NVMe disk from the kernel)"
+    )]
+    ApplianceOnly { role: &'static str },
     #[error("data disk {path} did not appear within {waited_s} s")]
     NoDisk { path: PathBuf, waited_s: u64 },
     #[error(transparent)]
@@ -95,6 +99,12 @@ pub fn start(
             disk: None,
             storage: None,
             nvme: None,
+        });
+    }
+    if config.role == Role::Nvmebench {
+        // PID 1 runs it (init::run) before any role starts.
+        return Err(RoleError::ApplianceOnly {
+            role: config.role.as_str(),
         });
     }
     if config.role == Role::Primary && config.nvme != crate::config::NvmeChoice::Kernel {
