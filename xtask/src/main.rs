@@ -6,6 +6,7 @@
 mod deps;
 mod image;
 mod newc;
+mod nvmebench;
 mod qemu;
 mod util;
 
@@ -17,10 +18,11 @@ usage: cargo xtask <command>
 commands:
   deps      install the Debian packages the project needs (only those missing)
   image     build the PXE bundle in target/image (kernel, initramfs, boot.ipxe, manifest)
-  qemu S    build the image and run scenario S from qemu/ (boot, pxe, badconfig, nvme, nvme_primary, run)
+  qemu S    build the image and run scenario S from qemu/ (boot, pxe, badconfig, nvme, nvme_primary, nvmebench, run)
   run       deps + image + boot interactively; Ctrl-C powers the VM off
   test      everything CI checks: fmt, clippy, the workspace's tests, QEMU scenarios
-  bench B   run benchmark B side by side with its peer (storage: vs BTreeMap)
+  bench B   run benchmark B side by side with its peer (storage: vs BTreeMap;
+            nvme: Floe's NVMe driver vs the kernel's, in QEMU)
   help      this text
 ";
 
@@ -67,7 +69,7 @@ fn run(args: &[String]) -> Result<(), String> {
         std::sync::Arc::clone(&interrupted),
     )
     .map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
-    qemu::run_scenario("run", &scenario, &image, Some(&interrupted))
+    qemu::run_scenario("run", &scenario, &image, Some(&interrupted)).map(|_| ())
 }
 
 /// Everything CI checks: the Debian packages, then in order of cost
@@ -130,8 +132,9 @@ fn bench(args: &[String]) -> Result<(), String> {
                 util::cargo(&command_args),
             )
         }
-        Some((name, _)) => Err(format!("unknown benchmark '{name}'; known: storage")),
-        None => Err("bench needs a name; known: storage".to_string()),
+        Some((name, rest)) if name == "nvme" => nvmebench::bench_nvme(rest),
+        Some((name, _)) => Err(format!("unknown benchmark '{name}'; known: storage, nvme")),
+        None => Err("bench needs a name; known: storage, nvme".to_string()),
     }
 }
 

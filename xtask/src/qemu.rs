@@ -87,6 +87,11 @@ pub struct Boot {
     /// kernel's "System halted", and QEMU is still running (halted, not
     /// rebooting or panicking).
     pub expect_console: Option<String>,
+    /// The guest runs to completion and powers itself off (a benchmark
+    /// role): xtask waits up to `ready_timeout_s` for QEMU to exit and
+    /// hands the serial log to the caller; no /health, no stop.
+    #[serde(default)]
+    pub powers_off: bool,
 }
 
 fn default_stop() -> String {
@@ -117,6 +122,17 @@ pub fn load(name: &str) -> Result<Scenario, String> {
                 "{}: boot source '{}': expected kernel or pxe",
                 path.display(),
                 boot.source
+            ));
+        }
+    }
+    for boot in &scenario.boots {
+        let waits_for_health = !boot.expect_health.is_empty() || !boot.expect_metrics.is_empty();
+        if boot.powers_off && (boot.expect_console.is_some() || waits_for_health) {
+            return Err(format!(
+                "{}: boot {}: powers_off runs to power-off; it takes no expect_console, \
+                 expect_health or expect_metrics",
+                path.display(),
+                boot.bench
             ));
         }
     }
@@ -548,17 +564,18 @@ pub fn qemu(args: &[String]) -> Result<(), String> {
     };
     let scenario = load(name)?;
     let image = crate::image::build()?;
-    run_scenario(name, &scenario, &image, None)
+    run_scenario(name, &scenario, &image, None).map(|_| ())
 }
 
 /// Runs every boot of the scenario. With `interrupt`, the (single) boot
-/// stays up until the flag is raised, then powers off in order.
+/// stays up until the flag is raised, then powers off in order. Returns
+/// the serial log of each boot.
 pub fn run_scenario(
     name: &str,
     scenario: &Scenario,
     image: &Image,
     interrupt: Option<&AtomicBool>,
-) -> Result<(), String> {
+) -> Result<Vec<PathBuf>, String> {
     println!("==> scenario {name}: {}", scenario.description);
     let started = Instant::now();
     let deadline = if scenario.time_limit_s == 0 {
@@ -575,9 +592,29 @@ pub fn run_scenario(
     };
     prepare_disk(scenario)?;
     let mut disk_id: Option<String> = None;
+    let mut serial_logs = Vec::new();
     for (index, boot) in scenario.boots.iter().enumerate() {
         let (mut vm, ports, boot_started) =
             start_with_free_ports(scenario, name, index, boot, image)?;
+        serial_logs.push(vm.serial_log.clone());
+        if boot.powers_off {
+            let deadline = limit(Duration::from_secs(boot.ready_timeout_s));
+            if !wait_exit(&mut vm, deadline) {
+                return Err(format!(
+                    "scenario {name} boot {}: the guest did not power off within {} s; see {}",
+                    index + 1,
+                    boot.ready_timeout_s,
+                    vm.serial_log.display()
+                ));
+            }
+            let ran_s = boot_started.elapsed().as_secs_f64();
+            println!(
+                "==> {name} boot {}: powered itself off after {ran_s:.1} s",
+                index + 1
+            );
+            println!("BENCH name={} value={ran_s:.2} unit=s", boot.bench);
+            continue;
+        }
         if let Some(expected) = &boot.expect_console {
             wait_console(
                 &mut vm,
@@ -671,7 +708,7 @@ pub fn run_scenario(
         "==> scenario {name}: passed in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok(serial_logs)
 }
 
 #[cfg(test)]

@@ -212,6 +212,12 @@ impl FileDevice {
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
+
+    /// The open file, for a queue that does its I/O another way (io_uring
+    /// in floe-uring); clones of the device keep it open.
+    pub fn file(&self) -> &File {
+        &self.inner.file
+    }
 }
 
 fn unusable(path: &Path, reason: String) -> Error {

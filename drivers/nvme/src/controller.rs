@@ -125,7 +125,8 @@ pub(crate) struct Mapping {
 }
 
 impl Mapping {
-    /// Takes over the unmap of a mapping the caller just made.
+    /// Takes over the unmap of a mapping the caller just made (tests).
+    #[cfg(test)]
     pub(crate) fn new(iova: u64, len_bytes: u64, mapper: &Arc<dyn DmaMapper>) -> Mapping {
         Mapping {
             iova,

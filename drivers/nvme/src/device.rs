@@ -2,19 +2,22 @@
 //! [`Controller`]. Each `open_queue` creates one I/O queue pair on the
 //! device, owned by the queue (and so by the thread that holds it); submit
 //! and poll touch only that queue's memory and doorbells, read one atomic
-//! (the controller generation) and never lock. The admin lock is taken on
-//! the cold paths only: opening and closing a queue, a timed-out command,
-//! a controller reset, and mapping a buffer that lies outside every
-//! registered arena (see [`NvmeDevice::register_arena`]).
+//! (the controller generation) and the registered ranges (atomics, no
+//! lock), and never lock. The admin lock is taken on the cold paths only:
+//! opening and closing a queue, a timed-out command, a controller reset,
+//! and mapping a buffer that lies outside every registered DMA arena (see
+//! [`NvmeDevice::map_dma_arenas`]).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use floe_blk::{BlockDevice, BlockOp, BlockQueue, Completion, Error, Geometry, SubmitError, Tag};
-use floe_rt::{DmaArena, DmaBuffer};
+use floe_rt::{DmaBuffer, DmaRegistrar};
 
-use crate::controller::{Controller, Mapping, QpairMemory};
+use crate::controller::{Controller, QpairMemory};
 use crate::error::NvmeError;
+use crate::memory::DmaMapper;
 use crate::qpair::{Command, Finished, Payload, Qpair, QpairConfig, SubmitRefused, Transfer};
 use crate::spec::{NvmOpcode, Opcode, Sqe};
 
@@ -23,17 +26,154 @@ use crate::spec::{NvmOpcode, Opcode, Sqe};
 /// microsecond, too much for every poll.
 const HEALTH_CHECK_INTERVAL_MS: u64 = 100;
 
+/// Arenas a device can have mapped over its life. Slots are never reused
+/// (that keeps lookups lock-free); an engine makes a handful of arenas at
+/// start, so this bounds a leak, not a workload. Past it, buffers are
+/// mapped per request, with a warning.
+const REGISTRATIONS_MAX: usize = 32;
+
+/// One registered range; `len_bytes` 0 means empty or ended.
+#[derive(Default)]
+struct Slot {
+    iova: AtomicU64,
+    len_bytes: AtomicU64,
+}
+
+/// DMA arenas mapped once for the device (whole, IOVA = VA), as floe_rt's
+/// registry reports them; shared by the device and its queues.
+///
+/// Queues look a buffer up on every submit without a lock: slots are
+/// filled in order and never reused; a writer stores `iova`, then
+/// `len_bytes` (Release), then bumps `used` (Release), so a reader that
+/// loads `used` (Acquire) and sees a non-zero length sees its iova. An
+/// ended arena's slot drops to length 0; its iova is never rewritten. An
+/// arena cannot end while a buffer carved from it exists, so a buffer found
+/// inside a slot stays mapped until its request completes.
+pub(crate) struct Registrations {
+    mapper: Arc<dyn DmaMapper>,
+    name: String,
+    slots: [Slot; REGISTRATIONS_MAX],
+    used: AtomicUsize,
+    /// Serialises writers (the registry's lock already does; this keeps
+    /// the invariant local).
+    writer: Mutex<()>,
+    /// Data transfers on registered memory and on buffers mapped for the
+    /// one request, summed from queues as they close.
+    premapped_ios: AtomicU64,
+    mapped_ios: AtomicU64,
+}
+
+impl Registrations {
+    fn new(mapper: Arc<dyn DmaMapper>, name: String) -> Registrations {
+        Registrations {
+            mapper,
+            name,
+            slots: Default::default(),
+            used: AtomicUsize::new(0),
+            writer: Mutex::new(()),
+            premapped_ios: AtomicU64::new(0),
+            mapped_ios: AtomicU64::new(0),
+        }
+    }
+
+    /// True if `[iova, iova + len_bytes)` lies inside one registered range.
+    fn contains(&self, iova: u64, len_bytes: u64) -> bool {
+        let Some(end) = iova.checked_add(len_bytes) else {
+            return false;
+        };
+        let used = self.used.load(Ordering::Acquire);
+        self.slots[..used].iter().any(|slot| {
+            let slot_len = slot.len_bytes.load(Ordering::Acquire);
+            let slot_iova = slot.iova.load(Ordering::Relaxed);
+            slot_len != 0 && iova >= slot_iova && end <= slot_iova.saturating_add(slot_len)
+        })
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl DmaRegistrar for Registrations {
+    unsafe fn register(
+        &self,
+        iova: u64,
+        len_bytes: u64,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let _writer = self.lock_writer();
+        let index = self.used.load(Ordering::Acquire);
+        if index >= REGISTRATIONS_MAX {
+            return Err(format!(
+                "{}: all {REGISTRATIONS_MAX} registration slots used",
+                self.name
+            )
+            .into());
+        }
+        // SAFETY: the registry's contract (DmaRegistrar::register): a whole
+        // arena mapping that stays allocated until `unregister` of the same
+        // range returns, reached only through buffers handed to the device.
+        unsafe { self.mapper.map(iova, len_bytes) }?;
+        let slot = &self.slots[index];
+        slot.iova.store(iova, Ordering::Relaxed);
+        slot.len_bytes.store(len_bytes, Ordering::Release);
+        self.used.store(index + 1, Ordering::Release);
+        log::info!(
+            "{}: DMA arena of {len_bytes} bytes at {iova:#x} mapped for the device (IOVA = VA)",
+            self.name
+        );
+        Ok(())
+    }
+
+    fn unregister(&self, iova: u64, len_bytes: u64) {
+        let _writer = self.lock_writer();
+        let used = self.used.load(Ordering::Acquire);
+        let found = self.slots[..used].iter().find(|slot| {
+            slot.len_bytes.load(Ordering::Acquire) == len_bytes
+                && slot.iova.load(Ordering::Relaxed) == iova
+        });
+        // Not found: registering it failed, and its I/O was mapped per request.
+        let Some(slot) = found else { return };
+        slot.len_bytes.store(0, Ordering::Release);
+        if let Err(e) = self.mapper.unmap(iova, len_bytes) {
+            log::error!("{}: unmapping the DMA arena at {iova:#x}: {e}", self.name);
+        }
+    }
+}
+
+impl Drop for Registrations {
+    fn drop(&mut self) {
+        // The device and every queue are gone: no request can be in flight.
+        let used = *self.used.get_mut();
+        for slot in &mut self.slots[..used] {
+            let len_bytes = *slot.len_bytes.get_mut();
+            let iova = *slot.iova.get_mut();
+            if len_bytes != 0 {
+                if let Err(e) = self.mapper.unmap(iova, len_bytes) {
+                    log::error!("{}: unmapping the DMA arena at {iova:#x}: {e}", self.name);
+                }
+            }
+        }
+    }
+}
+
+/// How a device's data transfers reached memory, for the log and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DmaCounts {
+    /// Transfers whose buffer lay in a registered arena: no mapping work.
+    pub premapped_ios: u64,
+    /// Transfers whose buffer was mapped and unmapped for the one request
+    /// (two IOMMU ioctls each with VFIO).
+    pub mapped_ios: u64,
+}
+
 /// A block device on one NVMe namespace.
 pub struct NvmeDevice {
     controller: Arc<Controller>,
     geometry: Geometry,
     name: String,
-    /// IOVA ranges mapped once for the device's life (registered arenas):
-    /// buffers inside them are used as they are.
-    premapped: Vec<(u64, u64)>,
-    // Mappings before the arenas they cover: unmapped before freed.
-    _arena_mappings: Vec<Mapping>,
-    _arenas: Vec<DmaArena>,
+    registrations: Arc<Registrations>,
+    /// Set once the device has joined floe_rt's DMA registry.
+    registering: AtomicBool,
 }
 
 impl std::fmt::Debug for NvmeDevice {
@@ -48,6 +188,7 @@ impl std::fmt::Debug for NvmeDevice {
 impl NvmeDevice {
     /// A device over a started controller. `name` appears in errors.
     pub fn new(controller: Controller, name: impl Into<String>) -> NvmeDevice {
+        let name = name.into();
         let identity = controller.identity();
         let namespace = &identity.namespace;
         let geometry = Geometry {
@@ -60,36 +201,41 @@ impl NvmeDevice {
                 .max(namespace.format().block_bytes),
             capacity_blocks: namespace.size_blocks,
         };
+        let registrations = Arc::new(Registrations::new(
+            Arc::clone(controller.mapper()),
+            name.clone(),
+        ));
         NvmeDevice {
             controller: Arc::new(controller),
             geometry,
-            name: name.into(),
-            premapped: Vec::new(),
-            _arena_mappings: Vec::new(),
-            _arenas: Vec::new(),
+            name,
+            registrations,
+            registering: AtomicBool::new(false),
         }
     }
 
-    /// Maps a whole DMA arena for the device once, so I/O on buffers carved
-    /// from it needs no per-I/O mapping. The device keeps the arena (carve
-    /// the buffers first: they keep the memory alive too), so the memory
-    /// stays allocated as long as it is mapped. Call before opening queues:
-    /// a queue copies the list when it opens (its I/O path reads no shared
-    /// state).
-    pub fn register_arena(&mut self, arena: DmaArena) -> Result<(), NvmeError> {
-        let iova = arena.iova();
-        let len_bytes = arena.capacity_bytes() as u64;
-        // SAFETY: the arena's mapping stays allocated while `self._arenas`
-        // holds the arena (dropped after `_arena_mappings`, which unmaps);
-        // its bytes are reached only through DmaBuffers carved from it,
-        // which the caller hands to a queue (no references kept) for as
-        // long as the device may use them.
-        unsafe { self.controller.mapper().map(iova, len_bytes) }?;
-        self._arena_mappings
-            .push(Mapping::new(iova, len_bytes, self.controller.mapper()));
-        self._arenas.push(arena);
-        self.premapped.push((iova, len_bytes));
-        Ok(())
+    /// Maps every DMA arena for the device, once each and whole (one
+    /// `VFIO_IOMMU_MAP_DMA` per arena, IOVA = VA): those alive now and
+    /// those made later, through floe_rt's registry, until the device and
+    /// its queues are gone. Buffers carved from them (the buffer pool's
+    /// frames) are then used as they are; any other buffer is mapped for
+    /// its one request. Returns how many arenas were mapped now; a second
+    /// call does nothing.
+    pub fn map_dma_arenas(&self) -> usize {
+        if self.registering.swap(true, Ordering::AcqRel) {
+            return 0;
+        }
+        let registrar: Arc<dyn DmaRegistrar> = self.registrations.clone();
+        floe_rt::add_registrar(&registrar)
+    }
+
+    /// Transfers so far by how their memory was reached, over the queues
+    /// closed so far (a queue adds its counts when it is dropped).
+    pub fn dma_counts(&self) -> DmaCounts {
+        DmaCounts {
+            premapped_ios: self.registrations.premapped_ios.load(Ordering::Relaxed),
+            mapped_ios: self.registrations.mapped_ios.load(Ordering::Relaxed),
+        }
     }
 
     pub fn controller(&self) -> &Controller {
@@ -161,7 +307,9 @@ pub struct NvmeQueue {
     controller: Arc<Controller>,
     name: String,
     geometry: Geometry,
-    premapped: Vec<(u64, u64)>,
+    registrations: Arc<Registrations>,
+    /// This queue's share of [`DmaCounts`], added to the device's on drop.
+    counts: DmaCounts,
     /// Requests the caller may have in flight.
     depth: usize,
     /// Commands one request may need (transfer limit splits).
@@ -180,7 +328,7 @@ pub struct NvmeQueue {
     last_health_check_ms: u64,
     expired: Box<[u16]>,
     // Mappings before the qpair: unmapped before its memory is freed.
-    _mappings: [Mapping; 3],
+    _mappings: [crate::controller::Mapping; 3],
     qpair: Qpair<u16>,
 }
 
@@ -314,7 +462,8 @@ impl NvmeQueue {
         Ok(NvmeQueue {
             name: device.name.clone(),
             geometry: device.geometry,
-            premapped: device.premapped.clone(),
+            registrations: Arc::clone(&device.registrations),
+            counts: DmaCounts::default(),
             depth,
             children_max: children_max as usize,
             generation,
@@ -389,11 +538,8 @@ impl NvmeQueue {
     }
 
     fn in_premapped(&self, buffer: &DmaBuffer) -> bool {
-        let start = buffer.iova();
-        let end = start + buffer.len_bytes() as u64;
-        self.premapped
-            .iter()
-            .any(|&(iova, len)| start >= iova && end <= iova + len)
+        self.registrations
+            .contains(buffer.iova(), buffer.len_bytes() as u64)
     }
 
     /// Submits a read or write of the first `len_bytes` of `buffer` (a
@@ -501,7 +647,9 @@ impl NvmeQueue {
         }
         let mut mapped = None;
         if let Some(buffer) = &buffer {
-            if !self.in_premapped(buffer) {
+            if self.in_premapped(buffer) {
+                self.counts.premapped_ios += 1;
+            } else {
                 // Cold path: a buffer outside every registered arena.
                 let range = (buffer.iova(), buffer.len_bytes() as u64);
                 // SAFETY: the buffer moves into the parent slot below and
@@ -512,6 +660,7 @@ impl NvmeQueue {
                     return Err(SubmitError::Invalid(to_blk(op, lba, &self.name, e)));
                 }
                 mapped = Some(range);
+                self.counts.mapped_ios += 1;
             }
         }
         let iova = buffer.as_ref().map_or(0, DmaBuffer::iova);
@@ -789,6 +938,13 @@ impl Drop for NvmeQueue {
         let clean = !self.poisoned && self.controller.last_reset_clean();
         self.fail_everything(!clean);
         self.controller.release_qid(self.qid());
+        let totals = &self.registrations;
+        totals
+            .premapped_ios
+            .fetch_add(self.counts.premapped_ios, Ordering::Relaxed);
+        totals
+            .mapped_ios
+            .fetch_add(self.counts.mapped_ios, Ordering::Relaxed);
     }
 }
 
@@ -1085,11 +1241,14 @@ mod tests {
         }
     }
 
-    /// Buffers carved from a registered arena are used without any per-I/O
-    /// mapping; a heap buffer is mapped for its one request and unmapped
-    /// before it comes back. Data round-trips either way.
+    /// An arena alive before `map_dma_arenas` and one made after it are
+    /// each mapped once, whole; buffers carved from them need no per-I/O
+    /// mapping, while a heap buffer is mapped for its one request and
+    /// unmapped before it comes back; the counts say which was which; an
+    /// arena's window goes when the arena ends. Data round-trips either way.
     #[test]
-    fn registered_arena_needs_no_per_io_mapping() {
+    fn registered_arenas_need_no_per_io_mapping() {
+        use floe_rt::{DmaArena, HugePages};
         let model = Arc::new(ModelController::new(ModelConfig::default()));
         let controller = Controller::start(
             model.clone(),
@@ -1098,16 +1257,22 @@ mod tests {
             ControllerOptions::default(),
         )
         .expect("start");
-        let mut device = NvmeDevice::new(controller, "model");
-        let mut arena =
-            DmaArena::new(1 << 20, floe_rt::HugePages::Never).expect("arena of ordinary frames");
-        let mut buffers = arena.carve(4096, 2).expect("carve");
-        device.register_arena(arena).expect("register");
+        let device = NvmeDevice::new(controller, "model");
+        let mut early = DmaArena::new(1 << 20, HugePages::Never).expect("arena");
+        let early_range = (early.iova(), early.capacity_bytes() as u64);
+        assert!(!model.window_mapped(early_range.0, early_range.1));
+        assert!(device.map_dma_arenas() >= 1);
+        assert_eq!(device.map_dma_arenas(), 0, "a second call maps again");
+        assert!(model.window_mapped(early_range.0, early_range.1));
+        let mut late = DmaArena::new(64 << 10, HugePages::Never).expect("arena");
+        let late_range = (late.iova(), late.capacity_bytes() as u64);
+        assert!(model.window_mapped(late_range.0, late_range.1));
+
         let mut queue = device.open_queue(4).expect("open");
-        let windows = model.mapped_windows();
-        let read_buffer = buffers.pop().expect("buffer");
-        let mut write_buffer = buffers.pop().expect("buffer");
+        let mut write_buffer = early.alloc(4096).expect("carve");
+        let read_buffer = late.alloc(4096).expect("carve");
         write_buffer.as_mut_slice().fill(0x3c);
+        let windows = model.mapped_windows();
         queue
             .submit(BlockOp::Write { lba: 16 }, Some(write_buffer), Tag(1))
             .expect("write");
@@ -1117,20 +1282,42 @@ mod tests {
         assert!(done[0].result.is_ok());
         let got = queue.read(16, read_buffer).expect("read");
         assert!(got.as_slice().iter().all(|&b| b == 0x3c));
+        let heap = DmaBuffer::new(4096);
+        let heap_range = (heap.iova(), 4096);
         queue
-            .submit(
-                BlockOp::Read { lba: 16 },
-                Some(DmaBuffer::new(4096)),
-                Tag(2),
-            )
+            .submit(BlockOp::Read { lba: 16 }, Some(heap), Tag(2))
             .expect("heap read");
-        assert_eq!(model.mapped_windows(), windows + 1, "heap buffer mapped");
+        assert!(
+            model.window_mapped(heap_range.0, heap_range.1),
+            "heap buffer mapped"
+        );
         let done = drain_dyn(queue.as_mut(), 1);
         assert!(done[0]
             .buffer
             .as_ref()
             .is_some_and(|b| b.as_slice().iter().all(|&b| b == 0x3c)));
-        assert_eq!(model.mapped_windows(), windows, "heap buffer unmapped");
+        assert!(
+            !model.window_mapped(heap_range.0, heap_range.1),
+            "heap buffer unmapped"
+        );
+        drop(queue);
+        assert_eq!(
+            device.dma_counts(),
+            DmaCounts {
+                premapped_ios: 2,
+                mapped_ios: 1
+            }
+        );
+        drop((got, done, late));
+        assert!(
+            !model.window_mapped(late_range.0, late_range.1),
+            "an ended arena stayed mapped"
+        );
+        drop(device);
+        assert!(
+            !model.window_mapped(early_range.0, early_range.1),
+            "a dropped device left its arena mapped"
+        );
     }
 
     fn drain_dyn(queue: &mut dyn BlockQueue, want: usize) -> Vec<Completion> {

@@ -21,6 +21,6 @@ pub mod spec;
 pub mod vfio;
 
 pub use controller::{Clock, Controller, ControllerOptions, Identity, MonotonicClock, TestClock};
-pub use device::{NvmeDevice, NvmeQueue};
+pub use device::{DmaCounts, NvmeDevice, NvmeQueue};
 pub use error::NvmeError;
 pub use memory::{DeviceMemory, DmaMapper, Registers};

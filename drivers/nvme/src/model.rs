@@ -260,6 +260,11 @@ impl ModelController {
     pub fn mapped_windows(&self) -> usize {
         self.lock().windows.len()
     }
+
+    /// True if exactly this window is mapped.
+    pub fn window_mapped(&self, iova: u64, len_bytes: u64) -> bool {
+        self.lock().windows.contains(&(iova, len_bytes))
+    }
 }
 
 impl DmaMapper for ModelController {

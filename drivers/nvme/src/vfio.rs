@@ -163,6 +163,33 @@ impl Sysfs {
         Ok(found)
     }
 
+    /// The PCI function behind the block device `name` (e.g. `nvme0n1`):
+    /// the last component of `/sys/class/block/NAME`'s link target that is
+    /// a PCI address (`../../devices/pci0000:00/0000:00:04.0/nvme/...`).
+    /// Lets a caller that measured the kernel's path on a disk take the
+    /// same disk for this driver.
+    pub fn block_device_function(&self, name: &str) -> Result<PciAddress, NvmeError> {
+        let bad = |reason: String| NvmeError::VfioState {
+            device: name.to_string(),
+            reason,
+        };
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(bad("expected a block device name like nvme0n1".into()));
+        }
+        let link = self.root.join("class/block").join(name);
+        let target = std::fs::read_link(&link).map_err(|source| NvmeError::Vfio {
+            step: "reading the block device's sysfs link",
+            device: name.to_string(),
+            source,
+        })?;
+        target
+            .components()
+            .rev()
+            .filter_map(|part| part.as_os_str().to_str())
+            .find_map(|part| PciAddress::parse(part).ok())
+            .ok_or_else(|| bad(format!("{} names no PCI function", target.display())))
+    }
+
     fn write(
         &self,
         path: &Path,
@@ -880,6 +907,38 @@ mod tests {
         ));
         let missing = PciAddress::parse("0000:00:05.0").expect("address");
         assert!(matches!(sysfs.class(missing), Err(NvmeError::Vfio { .. })));
+    }
+
+    /// A block device's PCI function comes from its sysfs link; names with
+    /// a slash, missing devices and links without a PCI address are
+    /// refused.
+    #[test]
+    fn block_device_maps_to_its_pci_function() {
+        let (dir, sysfs, address) = fake_sysfs(Some("nvme"));
+        let class = dir.path().join("class/block");
+        std::fs::create_dir_all(&class).expect("class dir");
+        std::os::unix::fs::symlink(
+            "../../devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1",
+            class.join("nvme0n1"),
+        )
+        .expect("link");
+        std::os::unix::fs::symlink("../../devices/virtual/block/loop0", class.join("loop0"))
+            .expect("link");
+        assert_eq!(
+            sysfs.block_device_function("nvme0n1").expect("function"),
+            address
+        );
+        assert!(matches!(
+            sysfs.block_device_function("loop0"),
+            Err(NvmeError::VfioState { .. })
+        ));
+        assert!(matches!(
+            sysfs.block_device_function("nvme1n1"),
+            Err(NvmeError::Vfio { .. })
+        ));
+        for bad in ["", "..", "../nvme0n1"] {
+            assert!(sysfs.block_device_function(bad).is_err(), "{bad:?}");
+        }
     }
 
     /// Discovery lists NVMe functions (class 0x010802) in address order

@@ -28,7 +28,7 @@ pub enum KeyType {
 impl KeyType {
     pub fn expectation(self) -> &'static str {
         match self {
-            KeyType::Role => "one of primary, replica, standby, chunkserver, hwtest",
+            KeyType::Role => "one of primary, replica, standby, chunkserver, hwtest, nvmebench",
             KeyType::SocketAddr => "an IPv4 address and port, e.g. 0.0.0.0:3306",
             KeyType::Path => "a path, e.g. /dev/nvme0n1",
             KeyType::Ip => "dhcp, none, or an IPv4 address with prefix, e.g. 10.0.2.15/24",
@@ -65,7 +65,7 @@ pub const KEYS: &[Key] = &[
         name: "floe.role",
         key_type: KeyType::Role,
         default: "primary",
-        help: "what this node does; only primary is built so far",
+        help: "what this node does; built so far: primary, hwtest, nvmebench (appliance only: benchmarks the data disk's NVMe function on the kernel's driver, then Floe's, prints the figures and powers off)",
     },
     Key {
         name: "floe.listen",
@@ -160,6 +160,7 @@ pub enum Role {
     Standby,
     Chunkserver,
     Hwtest,
+    Nvmebench,
 }
 
 impl Role {
@@ -170,6 +171,7 @@ impl Role {
             Role::Standby => "standby",
             Role::Chunkserver => "chunkserver",
             Role::Hwtest => "hwtest",
+            Role::Nvmebench => "nvmebench",
         }
     }
 }
@@ -320,6 +322,7 @@ impl Config {
                     "standby" => Role::Standby,
                     "chunkserver" => Role::Chunkserver,
                     "hwtest" => Role::Hwtest,
+                    "nvmebench" => Role::Nvmebench,
                     _ => return Err(bad()),
                 }
             }

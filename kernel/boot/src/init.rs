@@ -116,6 +116,15 @@ pub fn run() -> ! {
         Ok(()) => status.stage("network"),
         Err(e) => log::error!("{}; continuing without it", crate::logger::error_chain(&e)),
     }
+    if config.role == crate::config::Role::Nvmebench {
+        // A run to completion, not a service: figures on the console, then
+        // off (an error is on the console too, and off all the same).
+        status.stage("nvmebench_start");
+        crate::nvmebench::run_appliance(&config, DISK_WAIT);
+        nix::unistd::sync();
+        log::info!("nvmebench finished; powering off");
+        power(RebootMode::RB_POWER_OFF)
+    }
     // Held for as long as PID 1 runs: dropping it would stop the engine.
     let started = match crate::role::start(&config, &config.data, None, &status, DISK_WAIT) {
         Ok(started) => started,

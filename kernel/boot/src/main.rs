@@ -9,6 +9,7 @@ mod health;
 mod hwtest;
 mod init;
 mod logger;
+mod nvmebench;
 mod role;
 mod storage;
 

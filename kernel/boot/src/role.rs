@@ -10,11 +10,16 @@ use crate::config::{Config, Role};
 use crate::disk::{self, DiskError, OpenedDisk};
 use crate::health::{self, json_string, HealthError, Status};
 use crate::storage::{self, StorageError};
+use floe_blk::BlockDevice;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoleError {
-    #[error("role {role} is not built yet; this build runs: primary")]
+    #[error("role {role} is not built yet; this build runs: primary, hwtest, nvmebench")]
     NotBuilt { role: &'static str },
+    #[error(
+        "role {role} runs in the appliance only (it takes the machine's NVMe disk from the kernel)"
+    )]
+    ApplianceOnly { role: &'static str },
     #[error("data disk {path} did not appear within {waited_s} s")]
     NoDisk { path: PathBuf, waited_s: u64 },
     #[error(transparent)]
@@ -35,6 +40,9 @@ pub enum RoleError {
 pub struct Started {
     pub disk: Option<OpenedDisk>,
     pub storage: Option<storage::Running>,
+    /// The user-space NVMe device the engine runs on, if it does (for its
+    /// DMA counts at stop; the engine holds it too).
+    pub nvme: Option<Arc<floe_nvme::NvmeDevice>>,
 }
 
 impl Started {
@@ -42,7 +50,11 @@ impl Started {
     /// next start has no redo to replay. A failure is logged with its cause:
     /// the next start recovers from redo instead.
     pub fn stop(self) {
-        let Started { disk, storage } = self;
+        let Started {
+            disk,
+            storage,
+            nvme,
+        } = self;
         drop(disk);
         let Some(storage) = storage else { return };
         let store = storage.engine.describe();
@@ -51,6 +63,16 @@ impl Started {
             Err(e) => log::error!(
                 "storage on {store}: shutdown failed ({e}); the next start recovers from redo"
             ),
+        }
+        if let Some(device) = nvme {
+            // The engine's queues are closed now, so the counts are whole.
+            let counts = device.dma_counts();
+            log::info!(
+                "{}: {} transfers on registered DMA arenas, {} mapped for their one request",
+                device.describe(),
+                counts.premapped_ios,
+                counts.mapped_ios
+            );
         }
     }
 }
@@ -76,6 +98,13 @@ pub fn start(
         return Ok(Started {
             disk: None,
             storage: None,
+            nvme: None,
+        });
+    }
+    if config.role == Role::Nvmebench {
+        // PID 1 runs it (init::run) before any role starts.
+        return Err(RoleError::ApplianceOnly {
+            role: config.role.as_str(),
         });
     }
     if config.role == Role::Primary && config.nvme != crate::config::NvmeChoice::Kernel {
@@ -148,16 +177,22 @@ fn start_on_user_space_nvme(config: &Config, status: &Arc<Status>) -> Result<Sta
         io_queues: 32,
         ..floe_nvme::ControllerOptions::default()
     };
-    let device = VfioNvme::open_device(&sysfs, address, options).map_err(nvme_error)?;
+    let device = Arc::new(VfioNvme::open_device(&sysfs, address, options).map_err(nvme_error)?);
     log::info!("disk: NVMe {address} on Floe's user-space driver");
+    // Every DMA arena (the buffer pool's frames among them, made when the
+    // engine starts) is mapped once, whole, so page reads land in pool
+    // frames with no per-I/O IOMMU work.
+    device.map_dma_arenas();
     status.set_disk_json(format!(
         "{{\"path\":{},\"driver\":\"floe-nvme\"}}",
         json_string(&address.to_string())
     ));
     status.stage("disk_open");
     let format = config.format == crate::config::FormatPolicy::Auto;
-    let running = storage::start_on_device(Arc::new(device), format)?;
-    serve(config, status, None, running)
+    let running = storage::start_on_device(device.clone(), format)?;
+    let mut started = serve(config, status, None, running)?;
+    started.nvme = Some(device);
+    Ok(started)
 }
 
 /// The primary role's last steps, whichever driver its disk is on: publish
@@ -176,6 +211,7 @@ fn serve(
     Ok(Started {
         disk,
         storage: Some(running),
+        nvme: None,
     })
 }
 

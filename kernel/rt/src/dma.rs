@@ -7,11 +7,19 @@
 //! or are carved from a [`DmaArena`]: one mapping made at start-up, on 2 MiB
 //! huge pages when the host has them reserved, so the data path neither
 //! allocates nor takes TLB misses across a buffer pool.
+//!
+//! A device behind an IOMMU may only reach memory mapped for it. Arenas are
+//! made by whoever needs them (the buffer pool makes its own, without
+//! naming a device), so devices learn of them through a registry, as
+//! SPDK's memory maps learn of registered memory: a [`DmaRegistrar`] added
+//! with [`add_registrar`] is told of every live arena at once and of every
+//! later one when it is made, and of each arena's end before its memory is
+//! unmapped. One IOMMU mapping per arena, made once, instead of one per I/O.
 
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crate::error::RtError;
 
@@ -205,6 +213,8 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Devices let go of the range before its memory goes.
+        arena_ending(self.base.as_ptr() as usize as u64, self.len_bytes as u64);
         // SAFETY: `base` and `len_bytes` are exactly what mmap returned and
         // was given; this is the last owner (Arc), so no DmaBuffer still
         // points into the range, and it is unmapped once, here.
@@ -218,6 +228,100 @@ impl Drop for Mapping {
                 std::io::Error::last_os_error()
             );
         }
+    }
+}
+
+/// A device's side of DMA registration (an IOMMU container, an RDMA
+/// protection domain): maps whole arenas for the device, once each.
+pub trait DmaRegistrar: Send + Sync {
+    /// Maps `[iova, iova + len_bytes)` (one whole arena, identity-mapped)
+    /// for the device. An error leaves the arena usable: the device then
+    /// maps what it needs per request, and the registry logs a warning.
+    ///
+    /// # Safety
+    ///
+    /// Only the registry calls this, for an arena's whole mapping, which
+    /// stays allocated until `unregister` of the same range has returned.
+    /// The arena's bytes are reached only through `DmaBuffer`s, which their
+    /// owners hand to the device for as long as it may use them.
+    unsafe fn register(
+        &self,
+        iova: u64,
+        len_bytes: u64,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+    /// The arena at `[iova, iova + len_bytes)` is about to be unmapped:
+    /// undo `register` if it succeeded. Nothing of it is in flight (every
+    /// buffer carved from it has been dropped).
+    fn unregister(&self, iova: u64, len_bytes: u64);
+}
+
+/// Live arenas and the registrars that must hear of them. Cold: touched
+/// when an arena is made or ends and when a device is added, never per I/O.
+struct Registry {
+    arenas: Vec<(u64, u64)>,
+    /// Weak: a registrar ends with its device; dead ones are skipped and
+    /// pruned.
+    registrars: Vec<Weak<dyn DmaRegistrar>>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    arenas: Vec::new(),
+    registrars: Vec::new(),
+});
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    // The registry's lists stay consistent even if a registrar panicked.
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Registers `[iova, iova + len_bytes)` with `registrar`; true if it took.
+fn register_one(registrar: &dyn DmaRegistrar, iova: u64, len_bytes: u64) -> bool {
+    // SAFETY: the range is a live arena's whole mapping (the registry's
+    // list holds exactly those, under its lock), and `Mapping::drop` calls
+    // `unregister` through `arena_ending` before it unmaps the memory.
+    match unsafe { registrar.register(iova, len_bytes) } {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!(
+                "DMA arena of {len_bytes} bytes at {iova:#x}: registering with a device: {e}; \
+                 its I/O will be mapped per request"
+            );
+            false
+        }
+    }
+}
+
+/// Adds a device's registrar: every live arena is registered with it now
+/// and every arena made later when it is made, until the registrar is
+/// dropped. Returns how many arenas it took now. A registrar must not make
+/// or drop arenas from its own methods (the registry's lock is held).
+pub fn add_registrar(registrar: &Arc<dyn DmaRegistrar>) -> usize {
+    let mut registry = registry();
+    registry.registrars.retain(|weak| weak.strong_count() > 0);
+    let taken = registry
+        .arenas
+        .iter()
+        .filter(|&&(iova, len_bytes)| register_one(registrar.as_ref(), iova, len_bytes))
+        .count();
+    registry.registrars.push(Arc::downgrade(registrar));
+    taken
+}
+
+fn arena_made(iova: u64, len_bytes: u64) {
+    let mut registry = registry();
+    registry.arenas.push((iova, len_bytes));
+    registry.registrars.retain(|weak| weak.strong_count() > 0);
+    for registrar in registry.registrars.iter().filter_map(Weak::upgrade) {
+        register_one(registrar.as_ref(), iova, len_bytes);
+    }
+}
+
+fn arena_ending(iova: u64, len_bytes: u64) {
+    let mut registry = registry();
+    registry.arenas.retain(|&arena| arena != (iova, len_bytes));
+    for registrar in registry.registrars.iter().filter_map(Weak::upgrade) {
+        registrar.unregister(iova, len_bytes);
     }
 }
 
@@ -264,8 +368,14 @@ impl DmaArena {
             mapping.base.as_ptr() as usize,
             if mapping.is_huge { "2 MiB" } else { "4 KiB" }
         );
+        // From here `Mapping::drop` tells the registrars of its end.
+        let mapping = Arc::new(mapping);
+        arena_made(
+            mapping.base.as_ptr() as usize as u64,
+            mapping.len_bytes as u64,
+        );
         Ok(DmaArena {
-            mapping: Arc::new(mapping),
+            mapping,
             next_offset_bytes: 0,
         })
     }
@@ -517,5 +627,84 @@ mod tests {
             }
             Err(e) => panic!("unexpected error: {e}"),
         }
+    }
+
+    type Events = Arc<Mutex<Vec<(&'static str, u64, u64)>>>;
+
+    /// A registrar records what the registry tells it, into a list that
+    /// outlives it.
+    struct Recorder {
+        events: Events,
+    }
+
+    impl DmaRegistrar for Recorder {
+        unsafe fn register(
+            &self,
+            iova: u64,
+            len_bytes: u64,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            self.events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(("register", iova, len_bytes));
+            Ok(())
+        }
+
+        fn unregister(&self, iova: u64, len_bytes: u64) {
+            self.events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(("unregister", iova, len_bytes));
+        }
+    }
+
+    /// Events about one arena's range (other tests make arenas too).
+    fn about(events: &Events, arena: (u64, u64)) -> Vec<&'static str> {
+        events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|&&(_, iova, len_bytes)| (iova, len_bytes) == arena)
+            .map(|&(what, _, _)| what)
+            .collect()
+    }
+
+    /// A registrar hears of arenas alive when it is added and of arenas
+    /// made later, each once with its whole range; an arena's end is told
+    /// only after its last buffer is dropped; a dropped registrar hears
+    /// of nothing more.
+    #[test]
+    fn registrars_hear_of_every_arena_once() {
+        let before = DmaArena::new(8 * DMA_ALIGN_BYTES, HugePages::Never).expect("map arena");
+        let before_range = (before.iova(), before.capacity_bytes() as u64);
+        let events = Events::default();
+        let registrar: Arc<dyn DmaRegistrar> = Arc::new(Recorder {
+            events: Arc::clone(&events),
+        });
+        assert!(add_registrar(&registrar) >= 1);
+        assert_eq!(about(&events, before_range), ["register"]);
+
+        let mut after = DmaArena::new(4 * DMA_ALIGN_BYTES, HugePages::Never).expect("map arena");
+        let after_range = (after.iova(), after.capacity_bytes() as u64);
+        assert_eq!(about(&events, after_range), ["register"]);
+        let buffer = after.alloc(DMA_ALIGN_BYTES).expect("alloc");
+        drop(after);
+        assert_eq!(
+            about(&events, after_range),
+            ["register"],
+            "unregistered while a buffer still uses the arena"
+        );
+        drop(buffer);
+        assert_eq!(about(&events, after_range), ["register", "unregister"]);
+
+        drop(registrar);
+        drop(before);
+        assert_eq!(
+            about(&events, before_range),
+            ["register"],
+            "a dropped registrar was told of an arena's end"
+        );
+        let late = DmaArena::new(DMA_ALIGN_BYTES, HugePages::Never).expect("map arena");
+        assert!(about(&events, (late.iova(), late.capacity_bytes() as u64)).is_empty());
     }
 }

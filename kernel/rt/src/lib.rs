@@ -8,5 +8,7 @@ pub mod dma;
 mod error;
 
 pub use cores::{available_cores, current_core, pin_current_thread, CoreId};
-pub use dma::{DmaArena, DmaBuffer, HugePages, DMA_ALIGN_BYTES, HUGE_FRAME_BYTES};
+pub use dma::{
+    add_registrar, DmaArena, DmaBuffer, DmaRegistrar, HugePages, DMA_ALIGN_BYTES, HUGE_FRAME_BYTES,
+};
 pub use error::RtError;
