@@ -130,6 +130,17 @@ fn bench(args: &[String]) -> Result<(), String> {
             util::step(
                 "storage bench (floe vs BTreeMap behind a RwLock)",
                 util::cargo(&command_args),
+            )?;
+            util::step(
+                "MVCC bench (consistent reads beside a long writer; read views)",
+                util::cargo(&[
+                    "run",
+                    "--release",
+                    "-p",
+                    "floe-storage",
+                    "--example",
+                    "mvcc_bench",
+                ]),
             )
         }
         Some((name, rest)) if name == "nvme" => nvmebench::bench_nvme(rest),
