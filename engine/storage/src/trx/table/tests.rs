@@ -716,6 +716,8 @@ fn bank_total_survives_power_cuts() {
         lock_wait_timeout: Duration::from_millis(5),
         ..trx_config()
     };
+    let sweep = seeds.end - seeds.start > 1;
+    let mut rolled_back = 0;
     for seed in seeds {
         let store = MemStore::new(512, 512, seed);
         let f = open(&store, true, config.clone());
@@ -758,6 +760,7 @@ fn bank_total_survives_power_cuts() {
         let mode = CrashMode::ALL[(seed % CrashMode::ALL.len() as u64) as usize];
         let store = store.restart(mode);
         let f = open(&store, false, config.clone());
+        rolled_back += f.sys.stats().rolled_back_at_open;
         let mut t = f.sys.begin(Isolation::RepeatableRead, true);
         assert_eq!(
             f.sum(&mut t),
@@ -769,6 +772,9 @@ fn bank_total_survives_power_cuts() {
         f.sys.purge_all().unwrap();
         assert_eq!(f.sys.stats().history_len, 0, "seed {seed}");
         f.table.clustered.check(f.sys.engine().pool()).unwrap();
+    }
+    if sweep {
+        assert!(rolled_back > 0, "no cut left a transaction to roll back");
     }
 }
 
