@@ -18,7 +18,6 @@
 //! during a split cannot deadlock with a descent.
 
 use crate::fil::{read_u32, read_u64, PageId, PageNo, PageType, SpaceId, PAGE_BODY_OFFSET};
-use crate::log::record::Record;
 use crate::mtr::{Mtr, MtrError, PageHandle};
 
 pub const HEADER_PAGE: PageNo = PageNo(0);
@@ -77,16 +76,7 @@ fn write(
     offset: usize,
     bytes: &[u8],
 ) -> Result<(), FspError> {
-    let page = mtr.page_id(handle);
-    mtr.apply(
-        handle,
-        &Record::WriteBytes {
-            page,
-            offset: offset as u16,
-            bytes,
-        },
-    )?;
-    Ok(())
+    Ok(mtr.write_bytes(handle, offset, bytes)?)
 }
 
 /// Hands out a page of `space` for the caller to initialise in the same mtr

@@ -172,6 +172,24 @@ impl<'a> Mtr<'a> {
         Ok(())
     }
 
+    /// Writes `bytes` at `offset` of a held page (a `WriteBytes` record).
+    pub fn write_bytes(
+        &mut self,
+        handle: PageHandle,
+        offset: usize,
+        bytes: &[u8],
+    ) -> Result<(), MtrError> {
+        let page = self.page_id(handle);
+        self.apply(
+            handle,
+            &Record::WriteBytes {
+                page,
+                offset: offset as u16,
+                bytes,
+            },
+        )
+    }
+
     pub fn has_changes(&self) -> bool {
         !self.records.is_empty()
     }

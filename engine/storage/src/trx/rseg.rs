@@ -28,7 +28,6 @@ use crate::fil::{
     read_u16, read_u32, read_u64, PageId, PageNo, PageType, PAGE_BODY_END, PAGE_BODY_OFFSET,
 };
 use crate::fsp;
-use crate::log::record::Record;
 use crate::mtr::{Mtr, PageHandle};
 use crate::srv::SYSTEM_SPACE;
 
@@ -60,16 +59,7 @@ fn write(
     offset: usize,
     bytes: &[u8],
 ) -> Result<(), UndoError> {
-    let page = mtr.page_id(handle);
-    mtr.apply(
-        handle,
-        &Record::WriteBytes {
-            page,
-            offset: offset as u16,
-            bytes,
-        },
-    )?;
-    Ok(())
+    Ok(mtr.write_bytes(handle, offset, bytes)?)
 }
 
 impl Rseg {

@@ -35,6 +35,9 @@ use super::{ReadView, TrxError};
 use crate::btr::tree::{Change, Direction, Tree, TreeEnv};
 use crate::row::{ClusteredRecord, RollPtr, RowKeys, SecEntry, TrxId};
 
+/// A secondary key as `RowKeys` gives it: bytes, and whether it has a NULL.
+type SecKey = (Vec<u8>, bool);
+
 /// A key and its payload or row, owned.
 pub type KeyRow = (Vec<u8>, Vec<u8>);
 
@@ -246,7 +249,7 @@ impl Table {
         }
     }
 
-    fn secondary_keys(&self, row: &[u8]) -> Vec<(Vec<u8>, bool)> {
+    fn secondary_keys(&self, row: &[u8]) -> Vec<SecKey> {
         (0..self.secondaries.len())
             .map(|i| {
                 let mut key = Vec::new();
@@ -356,8 +359,8 @@ impl Table {
         &self,
         env: TreeEnv<'_>,
         pk: &[u8],
-        old: Option<&[(Vec<u8>, bool)]>,
-        new: Option<&[(Vec<u8>, bool)]>,
+        old: Option<&[SecKey]>,
+        new: Option<&[SecKey]>,
     ) -> Result<Vec<(usize, SecOp)>, TrxError> {
         let mut ops = Vec::new();
         for (i, sec) in self.secondaries.iter().enumerate() {
@@ -412,7 +415,7 @@ impl Table {
         &self,
         trx: &mut Trx,
         pk: &[u8],
-        keys: Option<&[(Vec<u8>, bool)]>,
+        keys: Option<&[SecKey]>,
         ops: &[(usize, SecOp)],
     ) -> Result<(), TrxError> {
         let me = trx.ensure_id()?;
@@ -611,22 +614,7 @@ impl Table {
                         .filter(|(_, op)| !matches!(op, SecOp::Marked { .. }))
                         .collect();
                     let ops = self.with_unchanged_entries(env, pk, &keys, ops)?;
-                    let ptr = trx.append_undo(&UndoRecord::Modify {
-                        index_id: self.clustered.index_id,
-                        pk: pk.to_vec(),
-                        old: OldVersion {
-                            deleted: true,
-                            trx_id: rec.trx_id,
-                            roll_ptr: rec.roll_ptr,
-                            row: rec.row,
-                        },
-                        new_deleted: false,
-                        sec: ops.iter().map(|(_, op)| op.clone()).collect(),
-                    })?;
-                    let payload = encode_record(false, me, ptr, row);
-                    self.clustered
-                        .modify(env, pk, |_| Ok(Change::Put(payload.as_slice().into())))?;
-                    return self.apply_sec_ops(trx, pk, Some(&keys), &ops);
+                    return self.modify_row(trx, pk, rec, Some((row, &keys)), &ops);
                 }
                 None => {
                     let ops = self.plan_sec_ops(env, pk, None, Some(&keys))?;
@@ -668,7 +656,7 @@ impl Table {
         &self,
         env: TreeEnv<'_>,
         pk: &[u8],
-        keys: &[(Vec<u8>, bool)],
+        keys: &[SecKey],
         mut ops: Vec<(usize, SecOp)>,
     ) -> Result<Vec<(usize, SecOp)>, TrxError> {
         for (i, sec) in self.secondaries.iter().enumerate() {
@@ -701,6 +689,39 @@ impl Table {
         Ok(ops)
     }
 
+    /// Changes an existing clustered record (X-locked by the caller) to
+    /// `new` (row and its secondary keys), or delete-marks it (`None`):
+    /// undo first, then the record, then the planned secondary changes.
+    fn modify_row(
+        &self,
+        trx: &mut Trx,
+        pk: &[u8],
+        rec: Record,
+        new: Option<(&[u8], &[SecKey])>,
+        ops: &[(usize, SecOp)],
+    ) -> Result<(), TrxError> {
+        let me = trx.ensure_id()?;
+        let sys = trx.sys.clone();
+        let payload_row = new.map_or(rec.row.clone(), |(row, _)| row.to_vec());
+        let ptr = trx.append_undo(&UndoRecord::Modify {
+            index_id: self.clustered.index_id,
+            pk: pk.to_vec(),
+            old: OldVersion {
+                deleted: rec.deleted,
+                trx_id: rec.trx_id,
+                roll_ptr: rec.roll_ptr,
+                row: rec.row,
+            },
+            new_deleted: new.is_none(),
+            sec: ops.iter().map(|(_, op)| op.clone()).collect(),
+        })?;
+        let payload = encode_record(new.is_none(), me, ptr, &payload_row);
+        self.clustered.modify(sys.env(), pk, |_| {
+            Ok(Change::Put(payload.as_slice().into()))
+        })?;
+        self.apply_sec_ops(trx, pk, new.map(|(_, keys)| keys), ops)
+    }
+
     fn duplicate(&self) -> TrxError {
         TrxError::Duplicate {
             index: self.primary_name.clone(),
@@ -716,28 +737,12 @@ impl Table {
         if rec.deleted {
             return Ok(false);
         }
-        let me = trx.ensure_id()?;
         let sys = trx.sys.clone();
         let env = sys.env();
         let old_keys = self.secondary_keys(&rec.row);
         let new_keys = self.secondary_keys(row);
         let ops = self.plan_sec_ops(env, pk, Some(&old_keys), Some(&new_keys))?;
-        let ptr = trx.append_undo(&UndoRecord::Modify {
-            index_id: self.clustered.index_id,
-            pk: pk.to_vec(),
-            old: OldVersion {
-                deleted: false,
-                trx_id: rec.trx_id,
-                roll_ptr: rec.roll_ptr,
-                row: rec.row,
-            },
-            new_deleted: false,
-            sec: ops.iter().map(|(_, op)| op.clone()).collect(),
-        })?;
-        let payload = encode_record(false, me, ptr, row);
-        self.clustered
-            .modify(env, pk, |_| Ok(Change::Put(payload.as_slice().into())))?;
-        self.apply_sec_ops(trx, pk, Some(&new_keys), &ops)?;
+        self.modify_row(trx, pk, rec, Some((row, &new_keys)), &ops)?;
         Ok(true)
     }
 
@@ -749,27 +754,11 @@ impl Table {
         if rec.deleted {
             return Ok(false);
         }
-        let me = trx.ensure_id()?;
         let sys = trx.sys.clone();
         let env = sys.env();
         let old_keys = self.secondary_keys(&rec.row);
         let ops = self.plan_sec_ops(env, pk, Some(&old_keys), None)?;
-        let ptr = trx.append_undo(&UndoRecord::Modify {
-            index_id: self.clustered.index_id,
-            pk: pk.to_vec(),
-            old: OldVersion {
-                deleted: false,
-                trx_id: rec.trx_id,
-                roll_ptr: rec.roll_ptr,
-                row: rec.row.clone(),
-            },
-            new_deleted: true,
-            sec: ops.iter().map(|(_, op)| op.clone()).collect(),
-        })?;
-        let payload = encode_record(true, me, ptr, &rec.row);
-        self.clustered
-            .modify(env, pk, |_| Ok(Change::Put(payload.as_slice().into())))?;
-        self.apply_sec_ops(trx, pk, None, &ops)?;
+        self.modify_row(trx, pk, rec, None, &ops)?;
         Ok(true)
     }
 
