@@ -16,7 +16,8 @@
 //! turns that into an explicit lock first (`implicit` argument), under the
 //! owners latch, so the writer cannot end in between and leave it behind.
 //!
-//! Latch order: `owners` before any shard, shards in index order, `waits`
+//! Latch order: an owner's stripe of `owners` before any shard (one stripe
+//! at a time), shards in index order, `waits`
 //! last. A waiting thread holds none of them.
 //!
 //! Conflicts follow InnoDB's `lock_rec_has_to_wait`: S/S never conflict;
@@ -39,6 +40,10 @@ use std::time::{Duration, Instant};
 use crate::row::TrxId;
 
 const SHARDS: usize = 64;
+const OWNER_STRIPES: usize = 16;
+
+/// Owners and the targets they hold locks on.
+type Held = HashMap<TrxId, HashSet<Target>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LockMode {
@@ -186,8 +191,9 @@ impl Shard {
 
 pub struct LockSys {
     shards: Box<[(Mutex<Shard>, Condvar)]>,
-    /// Live lock owners and the targets they hold locks on.
-    owners: Mutex<HashMap<TrxId, HashSet<Target>>>,
+    /// Live lock owners and the targets they hold locks on, striped by
+    /// owner so grants of different transactions do not share a latch.
+    owners: Box<[Mutex<Held>]>,
     /// The wait-for graph: a waiting owner -> the owners it waits for.
     waits: Mutex<HashMap<TrxId, Vec<TrxId>>>,
 }
@@ -208,20 +214,26 @@ impl LockSys {
             shards: (0..SHARDS)
                 .map(|_| (Mutex::new(Shard::default()), Condvar::new()))
                 .collect(),
-            owners: Mutex::new(HashMap::new()),
+            owners: (0..OWNER_STRIPES)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             waits: Mutex::new(HashMap::new()),
         }
     }
 
+    fn owners_of(&self, owner: TrxId) -> &Mutex<Held> {
+        &self.owners[(owner.0 % OWNER_STRIPES as u64) as usize]
+    }
+
     /// Makes `owner` able to hold locks (a transaction that got its id).
     pub fn register(&self, owner: TrxId) {
-        relock(&self.owners).entry(owner).or_default();
+        relock(self.owners_of(owner)).entry(owner).or_default();
     }
 
     /// Turns `holder`'s implicit X record lock on `target` into an explicit
     /// one, if `holder` still holds locks at all (has not ended).
     fn convert_implicit(&self, target: &Target, holder: TrxId) {
-        let mut owners = relock(&self.owners);
+        let mut owners = relock(self.owners_of(holder));
         let Some(held) = owners.get_mut(&holder) else {
             return;
         };
@@ -374,7 +386,7 @@ impl LockSys {
     }
 
     fn note_held(&self, owner: TrxId, target: &Target) {
-        relock(&self.owners)
+        relock(self.owners_of(owner))
             .entry(owner)
             .or_default()
             .insert(target.clone());
@@ -382,7 +394,7 @@ impl LockSys {
 
     /// Releases every lock of `owner` (commit or rollback) and wakes waiters.
     pub fn release_all(&self, owner: TrxId) {
-        let mut owners = relock(&self.owners);
+        let mut owners = relock(self.owners_of(owner));
         let targets = owners.remove(&owner).unwrap_or_default();
         for target in targets {
             let (mutex, condvar) = &self.shards[target.shard()];
