@@ -7,12 +7,14 @@
 
 pub mod aggregate;
 pub mod arith;
+pub mod catalog;
 pub mod collation;
 pub mod decimal;
 pub mod error;
 pub mod expr;
 mod func;
 pub mod key;
+pub mod row;
 pub mod temporal;
 pub mod types;
 pub mod value;
