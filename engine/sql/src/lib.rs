@@ -7,12 +7,17 @@
 
 pub mod aggregate;
 pub mod arith;
+pub mod bind;
+pub mod catalog;
 pub mod collation;
 pub mod decimal;
 pub mod error;
 pub mod expr;
 mod func;
 pub mod key;
+pub mod plan;
+pub mod row;
+pub mod session;
 pub mod temporal;
 pub mod types;
 pub mod value;
@@ -27,5 +32,7 @@ pub use expr::{
 };
 pub use func::date_value;
 pub use key::{decode_key, encode_key, KeyColumn};
+pub use session::backend::FloeBackend;
+pub use session::{Database, SqlSession, StatementError};
 pub use types::{ColumnTypeCode, IntWidth, SqlType, TypeClass};
 pub use value::Value;

@@ -71,7 +71,7 @@ pub const KEYS: &[Key] = &[
         name: "floe.listen",
         key_type: KeyType::SocketAddr,
         default: "0.0.0.0:3306",
-        help: "MySQL protocol listener (once the SQL server lands)",
+        help: "MySQL protocol listener (hosted `floe serve`; the appliance does not serve SQL yet)",
     },
     Key {
         name: "floe.metrics_listen",
@@ -149,7 +149,7 @@ pub const KEYS: &[Key] = &[
         name: "floe.root_password",
         key_type: KeyType::Text,
         default: "",
-        help: "password of the SQL root user (empty: none)",
+        help: "password of the SQL root user (empty: a random one is generated at each start and printed once)",
     },
 ];
 

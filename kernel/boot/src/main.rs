@@ -11,6 +11,7 @@ mod init;
 mod logger;
 mod nvmebench;
 mod role;
+mod sql;
 mod storage;
 
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! Roles. `primary` is the only one built: it opens the data disk (header
 //! check, format on first boot when allowed) and serves the health
-//! endpoint. The SQL server joins it when engine/server lands.
+//! endpoint; hosted (`floe serve`) it also serves SQL on `floe.listen`.
+//! The appliance does not serve SQL yet.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub enum RoleError {
     NoNvme,
     #[error("floe.nvme: {0}")]
     BadNvmeAddress(String),
+    #[error(transparent)]
+    Sql(#[from] crate::sql::SqlStartError),
 }
 
 /// What a started role holds on to for as long as it runs.
@@ -43,6 +46,9 @@ pub struct Started {
     /// The user-space NVMe device the engine runs on, if it does (for its
     /// DMA counts at stop; the engine holds it too).
     pub nvme: Option<Arc<floe_nvme::NvmeDevice>>,
+    /// The SQL server and the database under it (hosted mode); it owns the
+    /// engine then, and `storage` is None.
+    pub sql: Option<crate::sql::SqlRunning>,
 }
 
 impl Started {
@@ -54,7 +60,11 @@ impl Started {
             disk,
             storage,
             nvme,
+            sql,
         } = self;
+        if let Some(sql) = sql {
+            sql.stop();
+        }
         drop(disk);
         let Some(storage) = storage else { return };
         let store = storage.engine.describe();
@@ -99,6 +109,7 @@ pub fn start(
             disk: None,
             storage: None,
             nvme: None,
+            sql: None,
         });
     }
     if config.role == Role::Nvmebench {
@@ -151,7 +162,7 @@ pub fn start(
         Some(dir) => storage::start_in_dir(dir)?,
         None => storage::start_on_disk(disk_path, opened.formatted_now)?,
     };
-    serve(config, status, Some(opened), running)
+    serve(config, status, Some(opened), running, storage_dir.is_some())
 }
 
 /// The primary role on Floe's own NVMe driver: the disk is taken from the
@@ -190,28 +201,40 @@ fn start_on_user_space_nvme(config: &Config, status: &Arc<Status>) -> Result<Sta
     status.stage("disk_open");
     let format = config.format == crate::config::FormatPolicy::Auto;
     let running = storage::start_on_device(device.clone(), format)?;
-    let mut started = serve(config, status, None, running)?;
+    let mut started = serve(config, status, None, running, false)?;
     started.nvme = Some(device);
     Ok(started)
 }
 
 /// The primary role's last steps, whichever driver its disk is on: publish
-/// the engine's figures, serve /health and /metrics.
+/// the engine's figures, serve /health and /metrics, and hosted, SQL.
 fn serve(
     config: &Config,
     status: &Arc<Status>,
     disk: Option<OpenedDisk>,
     running: storage::Running,
+    hosted: bool,
 ) -> Result<Started, RoleError> {
     status.set_storage(running.json(), running.boots_recorded);
     status.stage("storage_open");
     let bound = health::spawn(config.metrics_listen, Arc::clone(status))?;
     log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
     status.stage("health_listening");
+    if hosted {
+        let sql = crate::sql::start(config, running.engine)?;
+        status.stage("sql_listening");
+        return Ok(Started {
+            disk,
+            storage: None,
+            nvme: None,
+            sql: Some(sql),
+        });
+    }
     Ok(Started {
         disk,
         storage: Some(running),
         nvme: None,
+        sql: None,
     })
 }
 

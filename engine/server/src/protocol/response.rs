@@ -4,7 +4,9 @@
 //! - OK: `0x00 | affected_rows int<lenenc> | last_insert_id int<lenenc> |
 //!   status int<2> | warnings int<2> | info` where info is string<lenenc>
 //!   (+ session state string<lenenc> if SESSION_STATE_CHANGED) with
-//!   CLIENT_SESSION_TRACK, else string<EOF>. With CLIENT_DEPRECATE_EOF the
+//!   CLIENT_SESSION_TRACK; without it, absent when empty, else also
+//!   string<lenenc> (what MySQL's `net_send_ok` writes and libmariadb
+//!   reads, whatever the protocol pages say). With CLIENT_DEPRECATE_EOF the
 //!   same layout with header 0xfe ends a resultset.
 //! - ERR: `0xff | code int<2> | '#' | sql_state string[5] | message string<EOF>`.
 //! - EOF: `0xfe | warnings int<2> | status int<2>`.
@@ -77,8 +79,8 @@ impl<'a> OkPacket<'a> {
             if self.status.contains(StatusFlags::SESSION_STATE_CHANGED) {
                 wire::put_lenenc_bytes(out, self.session_state_info);
             }
-        } else {
-            out.extend_from_slice(self.info);
+        } else if !self.info.is_empty() {
+            wire::put_lenenc_bytes(out, self.info);
         }
     }
 
@@ -111,8 +113,9 @@ impl<'a> OkPacket<'a> {
                 ok.session_state_info = reader.lenenc_bytes("OK session state")?;
             }
             reader.finish("OK packet")?;
-        } else {
-            ok.info = reader.rest();
+        } else if !reader.is_empty() {
+            ok.info = reader.lenenc_bytes("OK info")?;
+            reader.finish("OK packet")?;
         }
         Ok(ok)
     }
@@ -547,7 +550,7 @@ mod tests {
         };
         let mut out = Vec::new();
         ok.emit(CAPS, &mut out);
-        let mut expected = vec![0x00, 0xfc, 0x2c, 0x01, 0x07, 0x03, 0x00, 0x02, 0x00];
+        let mut expected = vec![0x00, 0xfc, 0x2c, 0x01, 0x07, 0x03, 0x00, 0x02, 0x00, 15];
         expected.extend_from_slice(b"Rows matched: 1");
         assert_eq!(out, expected);
         assert_eq!(OkPacket::parse(&out, CAPS), Ok(ok));

@@ -1,0 +1,559 @@
+//! The SQL view of the storage dictionary: column and index metadata with
+//! SQL types, built from and written to `floe_storage::dict` definitions.
+//!
+//! Column definition in the dictionary (`ColumnDef`; the dictionary keeps
+//! these bytes for us and never reads them):
+//! - `type_code`: MySQL's protocol type code (`ColumnTypeCode`); BINARY,
+//!   VARBINARY and BLOB share CHAR's, VARCHAR's and TEXT's codes and are told
+//!   apart by `COLUMN_BINARY`.
+//! - `flags` (ours, not the protocol's): `COLUMN_NOT_NULL`,
+//!   `COLUMN_UNSIGNED`, `COLUMN_AUTO_INCREMENT`, `COLUMN_BINARY`,
+//!   `COLUMN_HIDDEN` (the row id of a table without a primary key).
+//! - `length`: characters for CHAR/VARCHAR, bytes for BINARY/VARBINARY,
+//!   precision for DECIMAL; `scale`: DECIMAL scale or temporal fsp.
+//! - `default`: `None` when the column has no DEFAULT; otherwise
+//!   `DEFAULT_NULL` (one byte 0) or `DEFAULT_VALUE` (one byte 1) followed by
+//!   the value's MySQL text, converted to the column's type when loaded.
+//!
+//! Table options (`TableDef::options`): `version u8 (1) | auto_increment_start u64 LE`.
+//!
+//! Names: schemas and tables are stored lower-cased (MySQL's
+//! `lower_case_table_names=1`); columns and indexes as written, and matched
+//! case-insensitively as MySQL does.
+//!
+//! AUTO_INCREMENT and hidden row ids are counters in memory, set when a
+//! table is loaded to one above the largest committed value (a backward
+//! scan of the index the column leads). Crash semantics are InnoDB 5.7's:
+//! values handed to transactions that rolled back, or that never committed
+//! before a crash, may be handed out again after a restart; committed values
+//! never are.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use floe_storage::dict::{ColumnDef, IndexKind, TableDef};
+use floe_storage::row::RowKeys;
+use floe_storage::trx::Table;
+
+use crate::collation::Collation;
+use crate::key::{encode_key, KeyColumn};
+use crate::row;
+use crate::types::{ColumnTypeCode, IntWidth, SqlType};
+use crate::value::Value;
+
+pub const COLUMN_NOT_NULL: u16 = 1;
+pub const COLUMN_UNSIGNED: u16 = 1 << 1;
+pub const COLUMN_AUTO_INCREMENT: u16 = 1 << 2;
+pub const COLUMN_BINARY: u16 = 1 << 3;
+pub const COLUMN_HIDDEN: u16 = 1 << 4;
+
+const DEFAULT_NULL: u8 = 0;
+const DEFAULT_VALUE: u8 = 1;
+const OPTIONS_VERSION: u8 = 1;
+
+/// The name of the hidden clustered key column (InnoDB's `DB_ROW_ID`).
+pub const HIDDEN_ROW_ID: &str = "DB_ROW_ID";
+pub const HIDDEN_PRIMARY: &str = "GEN_CLUST_INDEX";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CatalogError {
+    #[error("table {table}: column {column}: unknown type code {type_code} with flags {flags:#x}")]
+    UnknownType {
+        table: String,
+        column: String,
+        type_code: u8,
+        flags: u16,
+    },
+    #[error("table {table}: column {column}: default {what}")]
+    BadDefault {
+        table: String,
+        column: String,
+        what: String,
+    },
+    #[error("table {table}: options {what}")]
+    BadOptions { table: String, what: String },
+    #[error("table {table}: index {index} on a column without a key encoding")]
+    BadIndex { table: String, index: String },
+}
+
+/// A column's DEFAULT.
+#[derive(Debug, Clone)]
+pub enum ColumnDefault {
+    /// No DEFAULT clause on a NOT NULL column: an INSERT must give a value
+    /// (1364 in strict mode).
+    None,
+    Null,
+    Value(Value),
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnMeta {
+    pub name: String,
+    pub sql_type: SqlType,
+    pub nullable: bool,
+    pub auto_increment: bool,
+    pub hidden: bool,
+    pub default: ColumnDefault,
+}
+
+impl ColumnMeta {
+    /// The dictionary form; `default_text` is the default as MySQL text.
+    pub fn to_def(&self) -> ColumnDef {
+        let (type_code, mut flags, length, scale) = type_to_def(&self.sql_type);
+        if !self.nullable {
+            flags |= COLUMN_NOT_NULL;
+        }
+        if self.auto_increment {
+            flags |= COLUMN_AUTO_INCREMENT;
+        }
+        if self.hidden {
+            flags |= COLUMN_HIDDEN;
+        }
+        let default = match &self.default {
+            ColumnDefault::None => None,
+            ColumnDefault::Null => Some(vec![DEFAULT_NULL]),
+            ColumnDefault::Value(value) => {
+                let mut bytes = vec![DEFAULT_VALUE];
+                bytes.extend_from_slice(&value.to_text().unwrap_or_default());
+                Some(bytes)
+            }
+        };
+        ColumnDef {
+            name: self.name.clone(),
+            type_code,
+            flags,
+            length,
+            scale,
+            default,
+        }
+    }
+
+    pub fn from_def(table: &str, def: &ColumnDef) -> Result<Self, CatalogError> {
+        let sql_type = type_from_def(def).ok_or_else(|| CatalogError::UnknownType {
+            table: table.to_string(),
+            column: def.name.clone(),
+            type_code: def.type_code,
+            flags: def.flags,
+        })?;
+        let bad_default = |what: &str| CatalogError::BadDefault {
+            table: table.to_string(),
+            column: def.name.clone(),
+            what: what.to_string(),
+        };
+        let default = match def.default.as_deref() {
+            None => ColumnDefault::None,
+            Some([DEFAULT_NULL]) => ColumnDefault::Null,
+            Some([DEFAULT_VALUE, text @ ..]) => {
+                let value = Value::Bytes(text.to_vec(), Collation::Utf8mb4_0900AiCi);
+                match row::convert_for_column(value, &sql_type) {
+                    Ok(value) => ColumnDefault::Value(value),
+                    Err(_) => return Err(bad_default("does not convert to the column's type")),
+                }
+            }
+            Some(_) => return Err(bad_default("has an unknown tag")),
+        };
+        Ok(Self {
+            name: def.name.clone(),
+            sql_type,
+            nullable: def.flags & COLUMN_NOT_NULL == 0,
+            auto_increment: def.flags & COLUMN_AUTO_INCREMENT != 0,
+            hidden: def.flags & COLUMN_HIDDEN != 0,
+            default,
+        })
+    }
+}
+
+/// (type_code, flags, length, scale) of a type in the dictionary.
+pub fn type_to_def(sql_type: &SqlType) -> (u8, u16, u32, u8) {
+    let code = sql_type.type_code() as u8;
+    match sql_type {
+        SqlType::Int { unsigned, .. } => (code, if *unsigned { COLUMN_UNSIGNED } else { 0 }, 0, 0),
+        SqlType::Decimal { precision, scale } => (code, 0, u32::from(*precision), *scale),
+        SqlType::Char { length_chars, .. } | SqlType::VarChar { length_chars, .. } => {
+            (code, 0, *length_chars, 0)
+        }
+        SqlType::Binary { length_bytes } | SqlType::VarBinary { length_bytes } => {
+            (code, COLUMN_BINARY, *length_bytes, 0)
+        }
+        SqlType::Blob => (code, COLUMN_BINARY, 0, 0),
+        SqlType::DateTime { fsp } | SqlType::Timestamp { fsp } | SqlType::Time { fsp } => {
+            (code, 0, 0, *fsp)
+        }
+        _ => (code, 0, 0, 0),
+    }
+}
+
+fn type_from_def(def: &ColumnDef) -> Option<SqlType> {
+    let binary = def.flags & COLUMN_BINARY != 0;
+    let unsigned = def.flags & COLUMN_UNSIGNED != 0;
+    let int = |width| Some(SqlType::Int { width, unsigned });
+    let collation = Collation::Utf8mb4_0900AiCi;
+    let fsp = (def.scale <= 6).then_some(def.scale);
+    match def.type_code {
+        c if c == ColumnTypeCode::Tiny as u8 => int(IntWidth::Tiny),
+        c if c == ColumnTypeCode::Short as u8 => int(IntWidth::Small),
+        c if c == ColumnTypeCode::Int24 as u8 => int(IntWidth::Medium),
+        c if c == ColumnTypeCode::Long as u8 => int(IntWidth::Int),
+        c if c == ColumnTypeCode::LongLong as u8 => int(IntWidth::Big),
+        c if c == ColumnTypeCode::NewDecimal as u8 => {
+            SqlType::decimal(def.length, u32::from(def.scale)).ok()
+        }
+        c if c == ColumnTypeCode::Float as u8 => Some(SqlType::Float),
+        c if c == ColumnTypeCode::Double as u8 => Some(SqlType::Double),
+        c if c == ColumnTypeCode::String as u8 => Some(if binary {
+            SqlType::Binary {
+                length_bytes: def.length,
+            }
+        } else {
+            SqlType::Char {
+                length_chars: def.length,
+                collation,
+            }
+        }),
+        c if c == ColumnTypeCode::VarString as u8 => Some(if binary {
+            SqlType::VarBinary {
+                length_bytes: def.length,
+            }
+        } else {
+            SqlType::VarChar {
+                length_chars: def.length,
+                collation,
+            }
+        }),
+        c if c == ColumnTypeCode::Blob as u8 => Some(if binary {
+            SqlType::Blob
+        } else {
+            SqlType::Text { collation }
+        }),
+        c if c == ColumnTypeCode::Date as u8 => Some(SqlType::Date),
+        c if c == ColumnTypeCode::DateTime as u8 => Some(SqlType::DateTime { fsp: fsp? }),
+        c if c == ColumnTypeCode::Timestamp as u8 => Some(SqlType::Timestamp { fsp: fsp? }),
+        c if c == ColumnTypeCode::Time as u8 => Some(SqlType::Time { fsp: fsp? }),
+        _ => None,
+    }
+}
+
+/// Table options bytes for a new table.
+pub fn encode_options(auto_increment_start: u64) -> Vec<u8> {
+    let mut out = vec![OPTIONS_VERSION];
+    out.extend_from_slice(&auto_increment_start.to_le_bytes());
+    out
+}
+
+fn decode_options(table: &str, bytes: &[u8]) -> Result<u64, CatalogError> {
+    match bytes {
+        [] => Ok(1),
+        [OPTIONS_VERSION, rest @ ..] => {
+            let start: [u8; 8] = rest.try_into().map_err(|_| CatalogError::BadOptions {
+                table: table.to_string(),
+                what: format!("are {} bytes, expected 9", bytes.len()),
+            })?;
+            Ok(u64::from_le_bytes(start))
+        }
+        [version, ..] => Err(CatalogError::BadOptions {
+            table: table.to_string(),
+            what: format!("version {version}; this build reads {OPTIONS_VERSION}"),
+        }),
+    }
+}
+
+/// An index as the planner sees it.
+#[derive(Debug, Clone)]
+pub struct IndexMeta {
+    pub name: String,
+    pub kind: IndexKind,
+    /// Positions of the key's columns in the row.
+    pub columns: Vec<usize>,
+    pub key_columns: Vec<KeyColumn>,
+}
+
+/// How secondary keys are cut from rows: the `RowKeys` of a table.
+pub struct TableKeys {
+    types: Vec<SqlType>,
+    secondaries: Vec<IndexMeta>,
+}
+
+impl RowKeys for TableKeys {
+    fn secondary_key(&self, index: usize, row_bytes: &[u8], out: &mut Vec<u8>) -> bool {
+        // Rows reach here only after this layer encoded them: a row that does
+        // not decode, or an index that does not exist, is a broken invariant.
+        let index = self
+            .secondaries
+            .get(index)
+            .unwrap_or_else(|| panic!("secondary index {index} of a table that has fewer"));
+        let values = row::decode(row_bytes, &self.types)
+            .unwrap_or_else(|e| panic!("row written by this layer does not decode: {e}"));
+        let key_values: Vec<Value> = index
+            .columns
+            .iter()
+            .map(|&c| values.get(c).cloned().unwrap_or(Value::Null))
+            .collect();
+        let has_null = key_values.iter().any(Value::is_null);
+        encode_key(&key_values, &index.key_columns, out)
+            .unwrap_or_else(|e| panic!("index {}: stored value has no key: {e}", index.name));
+        has_null
+    }
+}
+
+/// Metadata lock: statements of open transactions hold a table; DROP waits
+/// until none does (MySQL's MDL, reduced to shared/exclusive on one table).
+#[derive(Default)]
+pub struct Mdl {
+    state: Mutex<MdlState>,
+    released: Condvar,
+}
+
+#[derive(Default)]
+struct MdlState {
+    holders: usize,
+    dropped: bool,
+}
+
+impl Mdl {
+    /// Takes a shared hold; false when the table has been dropped.
+    pub fn acquire(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.dropped {
+            return false;
+        }
+        state.holders += 1;
+        true
+    }
+
+    pub fn release(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(state.holders > 0, "MDL released more often than acquired");
+        state.holders -= 1;
+        if state.holders == 0 {
+            self.released.notify_all();
+        }
+    }
+
+    /// Waits until no statement holds the table, then marks it dropped;
+    /// false if `timeout` passed first.
+    pub fn acquire_for_drop(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while state.holders > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .released
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        state.dropped = true;
+        true
+    }
+
+    /// Undoes `acquire_for_drop` when the drop itself failed.
+    pub fn undrop(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).dropped = false;
+    }
+}
+
+/// A table: its definition, SQL metadata, open storage handle, counters.
+pub struct TableMeta {
+    pub schema: String,
+    pub name: String,
+    pub def: TableDef,
+    pub columns: Vec<ColumnMeta>,
+    pub types: Vec<SqlType>,
+    /// The clustered index first, then the secondaries in storage order.
+    pub indexes: Vec<IndexMeta>,
+    pub table: Table,
+    /// Next AUTO_INCREMENT value, or next hidden row id.
+    pub next_auto_increment: AtomicU64,
+    pub auto_increment_column: Option<usize>,
+    pub hidden_row_id: bool,
+    pub mdl: Mdl,
+}
+
+impl TableMeta {
+    /// Builds the SQL metadata of `def` and opens its storage handle.
+    pub fn open(
+        sys: &floe_storage::trx::TrxSystem,
+        def: TableDef,
+    ) -> Result<Arc<TableMeta>, CatalogError> {
+        let columns = def
+            .columns
+            .iter()
+            .map(|c| ColumnMeta::from_def(&def.name, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let types: Vec<SqlType> = columns.iter().map(|c| c.sql_type).collect();
+        let mut indexes = Vec::with_capacity(def.indexes.len());
+        for index in &def.indexes {
+            let positions: Vec<usize> = index.columns.iter().map(|&c| usize::from(c)).collect();
+            let key_columns = positions
+                .iter()
+                .map(|&p| types.get(p).and_then(KeyColumn::for_type))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| CatalogError::BadIndex {
+                    table: def.name.clone(),
+                    index: index.name.clone(),
+                })?;
+            indexes.push(IndexMeta {
+                name: index.name.clone(),
+                kind: index.kind,
+                columns: positions,
+                key_columns,
+            });
+        }
+        let start = decode_options(&def.name, &def.options)?;
+        let keys = Arc::new(TableKeys {
+            types: types.clone(),
+            secondaries: indexes.iter().skip(1).cloned().collect(),
+        });
+        let table = Table::open(sys, &def, keys);
+        let auto_increment_column = columns.iter().position(|c| c.auto_increment);
+        let hidden_row_id = columns.first().is_some_and(|c| c.hidden);
+        Ok(Arc::new(TableMeta {
+            schema: def.schema.clone(),
+            name: def.name.clone(),
+            columns,
+            types,
+            indexes,
+            table,
+            next_auto_increment: AtomicU64::new(start.max(1)),
+            auto_increment_column,
+            hidden_row_id,
+            mdl: Mdl::default(),
+            def,
+        }))
+    }
+
+    /// Case-insensitive column lookup (hidden columns are not visible).
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| !c.hidden && c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The primary key of `row` (its clustered index key).
+    pub fn primary_key(&self, row: &[Value]) -> crate::Result<Vec<u8>> {
+        let primary = &self.indexes[0];
+        let values: Vec<Value> = primary
+            .columns
+            .iter()
+            .map(|&c| row.get(c).cloned().unwrap_or(Value::Null))
+            .collect();
+        let mut out = Vec::with_capacity(16);
+        encode_key(&values, &primary.key_columns, &mut out)?;
+        Ok(out)
+    }
+
+    /// Takes the next AUTO_INCREMENT / row id value.
+    pub fn take_auto_increment(&self) -> u64 {
+        self.next_auto_increment.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Raises the counter past an explicitly inserted value (MySQL does).
+    pub fn observe_auto_increment(&self, value: u64) {
+        self.next_auto_increment
+            .fetch_max(value.saturating_add(1), Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(sql_type: SqlType, nullable: bool, default: ColumnDefault) -> ColumnMeta {
+        ColumnMeta {
+            name: "c".into(),
+            sql_type,
+            nullable,
+            auto_increment: false,
+            hidden: false,
+            default,
+        }
+    }
+
+    // Every column type survives the trip through the dictionary's
+    // ColumnDef, with nullability and defaults.
+    #[test]
+    fn column_definitions_round_trip() {
+        let collation = Collation::Utf8mb4_0900AiCi;
+        let types = [
+            SqlType::Int {
+                width: IntWidth::Tiny,
+                unsigned: true,
+            },
+            SqlType::Int {
+                width: IntWidth::Big,
+                unsigned: false,
+            },
+            SqlType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            SqlType::Float,
+            SqlType::Double,
+            SqlType::Char {
+                length_chars: 3,
+                collation,
+            },
+            SqlType::VarChar {
+                length_chars: 30,
+                collation,
+            },
+            SqlType::Text { collation },
+            SqlType::Binary { length_bytes: 4 },
+            SqlType::VarBinary { length_bytes: 40 },
+            SqlType::Blob,
+            SqlType::Date,
+            SqlType::DateTime { fsp: 3 },
+            SqlType::Timestamp { fsp: 0 },
+            SqlType::Time { fsp: 6 },
+        ];
+        for sql_type in types {
+            for nullable in [true, false] {
+                let meta = column(sql_type, nullable, ColumnDefault::Null);
+                let back = ColumnMeta::from_def("t", &meta.to_def()).expect("decodes");
+                assert_eq!(back.sql_type, sql_type);
+                assert_eq!(back.nullable, nullable);
+                assert!(matches!(back.default, ColumnDefault::Null));
+            }
+        }
+        let meta = column(
+            SqlType::Decimal {
+                precision: 6,
+                scale: 2,
+            },
+            false,
+            ColumnDefault::Value(Value::string("1.5")),
+        );
+        let back = ColumnMeta::from_def("t", &meta.to_def()).expect("decodes");
+        match back.default {
+            ColumnDefault::Value(value) => assert_eq!(value.to_string(), "1.50"),
+            other => panic!("default lost: {other:?}"),
+        }
+        let none = column(SqlType::BIGINT, false, ColumnDefault::None);
+        let back = ColumnMeta::from_def("t", &none.to_def()).expect("decodes");
+        assert!(matches!(back.default, ColumnDefault::None));
+    }
+
+    // Options carry a version; unknown versions and lengths are refused.
+    #[test]
+    fn options_are_versioned() {
+        assert_eq!(decode_options("t", &encode_options(42)), Ok(42));
+        assert_eq!(decode_options("t", &[]), Ok(1));
+        assert!(decode_options("t", &[2, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(decode_options("t", &[1, 0]).is_err());
+    }
+
+    // A dropped table refuses new holders; DROP waits for holders to leave.
+    #[test]
+    fn mdl_drop_waits_for_holders() {
+        let mdl = Mdl::default();
+        assert!(mdl.acquire());
+        assert!(!mdl.acquire_for_drop(Duration::from_millis(10)));
+        mdl.release();
+        assert!(mdl.acquire_for_drop(Duration::from_millis(10)));
+        assert!(!mdl.acquire());
+    }
+}

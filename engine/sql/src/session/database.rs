@@ -1,0 +1,250 @@
+//! `Database`: what all sessions share. The transaction system (and the
+//! engine under it), the dictionary, and the catalog cache: every table's
+//! SQL metadata and open storage handle, loaded at open and changed by DDL.
+//!
+//! DDL is serialised by one mutex and is not transactional: the dictionary
+//! makes each change durable at once (the session commits its open
+//! transaction first, as MySQL's implicit commit does).
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, RwLock};
+
+use floe_storage::btr::tree::Direction;
+use floe_storage::dict::{DictError, Dictionary, NewTable, TableDef};
+use floe_storage::srv::Engine;
+use floe_storage::trx::{Isolation, LockRead, TrxConfig, TrxSystem};
+
+use super::error::{trx_error, StatementError};
+use crate::catalog::TableMeta;
+use crate::row;
+
+fn dict_error(error: DictError) -> StatementError {
+    match error {
+        DictError::SchemaExists { schema } => StatementError::DatabaseExists(schema),
+        DictError::NoSuchSchema { schema } => StatementError::NoSuchDatabase(schema),
+        DictError::TableExists { table, .. } => StatementError::TableExists(table),
+        DictError::NoSuchTable { schema, table } => StatementError::NoSuchTable { schema, table },
+        other => StatementError::Storage(other.to_string()),
+    }
+}
+
+/// MySQL's lower_case_table_names=1: schema and table names are stored and
+/// compared in lower case.
+pub fn normalize_name(name: &str) -> String {
+    name.to_lowercase()
+}
+
+pub struct Database {
+    sys: Arc<TrxSystem>,
+    dictionary: Dictionary,
+    tables: RwLock<HashMap<(String, String), Arc<TableMeta>>>,
+    ddl: Mutex<()>,
+}
+
+impl Database {
+    /// Takes over an open engine: transactions (rolling back what a crash
+    /// left open), the dictionary, and every table's metadata.
+    pub fn open(engine: Engine, config: TrxConfig) -> Result<Arc<Database>, StatementError> {
+        let sys = TrxSystem::open(engine, config).map_err(trx_error)?;
+        let dictionary =
+            Dictionary::open(sys.engine()).map_err(|e| StatementError::Storage(e.to_string()))?;
+        let database = Database {
+            sys,
+            dictionary,
+            tables: RwLock::new(HashMap::new()),
+            ddl: Mutex::new(()),
+        };
+        let mut tables = HashMap::new();
+        for schema in database
+            .dictionary
+            .schemas(database.sys.engine())
+            .map_err(dict_error)?
+        {
+            for def in database
+                .dictionary
+                .tables(database.sys.engine(), &schema)
+                .map_err(dict_error)?
+            {
+                let meta = database.load(def)?;
+                tables.insert((meta.schema.clone(), meta.name.clone()), meta);
+            }
+        }
+        log::info!("sql: {} tables loaded", tables.len());
+        *database.tables.write().unwrap_or_else(|p| p.into_inner()) = tables;
+        Ok(Arc::new(database))
+    }
+
+    /// Opens a table's metadata and sets its counters past the largest
+    /// committed value.
+    fn load(&self, def: TableDef) -> Result<Arc<TableMeta>, StatementError> {
+        let meta =
+            TableMeta::open(&self.sys, def).map_err(|e| StatementError::Storage(e.to_string()))?;
+        let counter_column = if meta.hidden_row_id {
+            Some(0)
+        } else {
+            meta.auto_increment_column
+        };
+        if let Some(column) = counter_column {
+            let index = meta
+                .indexes
+                .iter()
+                .position(|i| i.columns.first() == Some(&column));
+            if let Some(index) = index {
+                let mut trx = self.sys.begin(Isolation::RepeatableRead, true);
+                let mut scan = if index == 0 {
+                    meta.table.scan(
+                        Bound::Unbounded,
+                        Bound::Unbounded,
+                        Direction::Backward,
+                        LockRead::None,
+                    )
+                } else {
+                    meta.table.scan_index(
+                        index - 1,
+                        Bound::Unbounded,
+                        Bound::Unbounded,
+                        Direction::Backward,
+                        LockRead::None,
+                    )
+                };
+                if let Some((_, bytes)) = scan.next(&mut trx).map_err(trx_error)? {
+                    let values = row::decode(&bytes, &meta.types)
+                        .map_err(|e| StatementError::Storage(e.to_string()))?;
+                    let largest = match values.get(column) {
+                        Some(crate::Value::Int(v)) => u64::try_from(*v).unwrap_or(0),
+                        Some(crate::Value::UInt(v)) => *v,
+                        _ => 0,
+                    };
+                    meta.observe_auto_increment(largest);
+                }
+                drop(scan);
+                trx.commit().map_err(trx_error)?;
+            }
+        }
+        Ok(meta)
+    }
+
+    pub fn trx_system(&self) -> &Arc<TrxSystem> {
+        &self.sys
+    }
+
+    pub fn table(&self, schema: &str, table: &str) -> Option<Arc<TableMeta>> {
+        self.tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(normalize_name(schema), normalize_name(table)))
+            .cloned()
+    }
+
+    pub fn schema_exists(&self, schema: &str) -> Result<bool, StatementError> {
+        self.dictionary
+            .schema_exists(self.sys.engine(), &normalize_name(schema))
+            .map_err(dict_error)
+    }
+
+    pub fn schemas(&self) -> Result<Vec<String>, StatementError> {
+        self.dictionary
+            .schemas(self.sys.engine())
+            .map_err(dict_error)
+    }
+
+    /// Table names of `schema`, sorted.
+    pub fn table_names(&self, schema: &str) -> Vec<String> {
+        let schema = normalize_name(schema);
+        let mut names: Vec<String> = self
+            .tables
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|(s, _)| *s == schema)
+            .map(|(_, t)| t.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn create_schema(&self, schema: &str) -> Result<(), StatementError> {
+        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        self.dictionary
+            .create_schema(self.sys.engine(), &normalize_name(schema))
+            .map_err(dict_error)
+    }
+
+    /// Drops a schema and its tables; returns how many tables went.
+    pub fn drop_schema(
+        &self,
+        schema: &str,
+        lock_wait: std::time::Duration,
+    ) -> Result<u64, StatementError> {
+        let schema = normalize_name(schema);
+        if !self.schema_exists(&schema)? {
+            return Err(StatementError::DropMissingDatabase(schema));
+        }
+        let names = self.table_names(&schema);
+        for name in &names {
+            self.drop_table(&schema, name, lock_wait)?;
+        }
+        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        self.dictionary
+            .drop_schema(self.sys.engine(), &schema)
+            .map_err(dict_error)?;
+        Ok(names.len() as u64)
+    }
+
+    pub fn create_table(&self, new: NewTable) -> Result<Arc<TableMeta>, StatementError> {
+        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let def = self
+            .dictionary
+            .create_table(self.sys.engine(), new)
+            .map_err(dict_error)?;
+        let meta =
+            TableMeta::open(&self.sys, def).map_err(|e| StatementError::Storage(e.to_string()))?;
+        self.tables
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((meta.schema.clone(), meta.name.clone()), Arc::clone(&meta));
+        Ok(meta)
+    }
+
+    /// Waits (up to `lock_wait`) for transactions using the table to end,
+    /// then drops it.
+    pub fn drop_table(
+        &self,
+        schema: &str,
+        table: &str,
+        lock_wait: std::time::Duration,
+    ) -> Result<(), StatementError> {
+        let (schema, table) = (normalize_name(schema), normalize_name(table));
+        let Some(meta) = self.table(&schema, &table) else {
+            return Err(StatementError::UnknownTable { schema, table });
+        };
+        if !meta.mdl.acquire_for_drop(lock_wait) {
+            return Err(StatementError::LockWaitTimeout);
+        }
+        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = self
+            .dictionary
+            .drop_table(self.sys.engine(), &schema, &table)
+        {
+            meta.mdl.undrop();
+            return Err(dict_error(e));
+        }
+        self.tables
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(schema, table));
+        Ok(())
+    }
+
+    /// Stops purge and shuts the engine down cleanly (a checkpoint). Every
+    /// session must be gone: their transactions hold the system.
+    pub fn shutdown(self: Arc<Self>) -> Result<(), String> {
+        let database =
+            Arc::try_unwrap(self).map_err(|_| "sessions still hold the database".to_string())?;
+        let Database { sys, tables, .. } = database;
+        // Table handles hold no reference to the system; drop them first.
+        drop(tables);
+        sys.shutdown().map_err(|e| format!("{e:?}"))
+    }
+}

@@ -1,0 +1,301 @@
+//! End to end: the storage engine in a temporary directory, `Database`, the
+//! real MySQL server on 127.0.0.1:0, driven by the `mysql` command-line
+//! client (mariadb-client) and PyMySQL. Then the database is shut down and
+//! reopened on the same directory: committed rows are there, a rolled-back
+//! transaction's are not.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_blk::DirectIo;
+use floe_server::protocol::{Sha2PasswordDigest, StoredCredential};
+use floe_server::{OsEntropy, RunningServer, Server, ServerConfig};
+use floe_sql::{Database, FloeBackend};
+use floe_storage::fil::DirStore;
+use floe_storage::srv::{Engine, EngineConfig};
+use floe_storage::trx::TrxConfig;
+use floe_storage::util::clock::SystemClock;
+
+const PASSWORD: &str = "rootpw";
+
+fn start(dir: &Path, create: bool) -> (RunningServer, Arc<Database>) {
+    let store = Arc::new(DirStore::open(dir, DirectIo::Prefer).expect("store opens"));
+    let config = EngineConfig {
+        data_file_bytes: 64 << 20,
+        ..EngineConfig::default()
+    };
+    let clock = Arc::new(SystemClock::new());
+    let engine = if create {
+        Engine::create(store, config, clock).expect("engine created")
+    } else {
+        Engine::open(store, config, clock).expect("engine opens")
+    };
+    let database = Database::open(engine, TrxConfig::default()).expect("database opens");
+    let accounts = HashMap::from([(
+        "root".to_string(),
+        StoredCredential::CachingSha2Password(Some(Sha2PasswordDigest::from_password(
+            PASSWORD.as_bytes(),
+        ))),
+    )]);
+    let backend = FloeBackend::new(Arc::clone(&database), accounts);
+    let server = Server::start(
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            ..ServerConfig::default()
+        },
+        backend,
+        Arc::new(OsEntropy),
+    )
+    .expect("server starts");
+    (server, database)
+}
+
+fn stop(server: RunningServer, database: Arc<Database>) {
+    let report = server.shutdown(Duration::from_secs(10));
+    assert_eq!(report.connections_still_running, 0);
+    // The server's backend reference goes with its last connection thread;
+    // wait for it, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut database = database;
+    loop {
+        match Arc::try_unwrap(database) {
+            Ok(owned) => {
+                Arc::new(owned).shutdown().expect("clean shutdown");
+                return;
+            }
+            Err(shared) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "database still shared 30 s after server shutdown"
+                );
+                database = shared;
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+fn mysql(port: u16, sql: &str) -> Output {
+    Command::new("mysql")
+        .args([
+            "--protocol=TCP",
+            "--host=127.0.0.1",
+            &format!("--port={port}"),
+            "--user=root",
+            &format!("--password={PASSWORD}"),
+            "--batch",
+            "--skip-column-names",
+            "--connect-timeout=30",
+            "--execute",
+            sql,
+        ])
+        .output()
+        .expect("mysql runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn mysql_ok(port: u16, sql: &str) -> String {
+    let output = mysql(port, sql);
+    assert!(output.status.success(), "{sql}: {}", text(&output.stderr));
+    text(&output.stdout)
+}
+
+const PYMYSQL_SCRIPT: &str = r#"
+import sys
+import pymysql
+
+port = int(sys.argv[1])
+connection = pymysql.connect(host="127.0.0.1", port=port, user="root",
+                             password="rootpw", database="shop",
+                             connect_timeout=30)
+with connection.cursor() as cursor:
+    # PyMySQL turns autocommit off: this is one transaction, rolled back.
+    cursor.execute("INSERT INTO items (name, price) VALUES (%s, %s)", ("ghost", "9.99"))
+    cursor.execute("SELECT COUNT(*) FROM items WHERE name = %s", ("ghost",))
+    assert cursor.fetchall() == ((1,),), "own insert visible"
+    connection.rollback()
+    cursor.execute("SELECT COUNT(*) FROM items WHERE name = 'ghost'")
+    assert cursor.fetchall() == ((0,),), "rolled back"
+    # A committed insert, and a duplicate refused with 1062.
+    cursor.execute("INSERT INTO items (id, name, price) VALUES (100, 'kept', 1.5)")
+    connection.commit()
+    try:
+        cursor.execute("INSERT INTO items (id, name, price) VALUES (100, 'again', 2)")
+        raise AssertionError("duplicate accepted")
+    except pymysql.err.IntegrityError as error:
+        assert error.args[0] == 1062, error
+    connection.rollback()
+    cursor.execute("SELECT id, name, price FROM items WHERE id >= 100 ORDER BY id")
+    rows = cursor.fetchall()
+    assert [(r[0], r[1], str(r[2])) for r in rows] == [(100, "kept", "1.50")], rows
+    cursor.execute("SELECT @@version_comment, @@autocommit, @@max_allowed_packet")
+    assert cursor.fetchall() == (("Floe", 0, 67108864),)
+    try:
+        cursor.execute("SELECT @@no_such_variable")
+        raise AssertionError("unknown variable accepted")
+    except pymysql.err.OperationalError as error:
+        assert error.args[0] == 1193, error
+print("pymysql ok")
+"#;
+
+// The whole path with real clients: DDL, DML through each access path,
+// errors with MySQL's numbers, a rolled-back transaction, and a restart
+// that keeps what was committed.
+#[test]
+fn clients_create_query_and_survive_restart() {
+    if Command::new("mysql").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no `mysql` on PATH (apt-get install mariadb-client)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, database) = start(dir.path(), true);
+    let port = server.local_addr().port();
+
+    mysql_ok(
+        port,
+        "CREATE DATABASE shop; USE shop; \
+         CREATE TABLE items (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, \
+           name VARCHAR(40) NOT NULL, price DECIMAL(8,2) DEFAULT 0, \
+           added DATE DEFAULT '2024-01-01', UNIQUE KEY by_name (name), KEY by_price (price)); \
+         INSERT INTO items (name, price) VALUES ('apple', 1.25), ('pear', 2.5), ('plum', 0.75); \
+         CREATE TABLE log (message TEXT); INSERT INTO log VALUES ('no primary key')",
+    );
+    let rows = mysql_ok(
+        port,
+        "SELECT id, name, price, added FROM shop.items ORDER BY id",
+    );
+    assert_eq!(
+        rows,
+        "1\tapple\t1.25\t2024-01-01\n2\tpear\t2.50\t2024-01-01\n3\tplum\t0.75\t2024-01-01\n"
+    );
+    // Point lookups on the primary key and the unique index, a range on the
+    // secondary index, expressions, LIMIT.
+    assert_eq!(
+        mysql_ok(port, "SELECT name FROM shop.items WHERE id = 2"),
+        "pear\n"
+    );
+    assert_eq!(
+        mysql_ok(port, "SELECT id FROM shop.items WHERE name = 'PLUM'"),
+        "3\n"
+    );
+    assert_eq!(
+        mysql_ok(port, "SELECT name, price * 2 FROM shop.items WHERE price BETWEEN 1 AND 3 ORDER BY price DESC LIMIT 1"),
+        "pear\t5.00\n"
+    );
+    assert_eq!(
+        mysql_ok(
+            port,
+            "SELECT COUNT(*), SUM(price), MAX(name) FROM shop.items"
+        ),
+        "3\t4.50\tplum\n"
+    );
+    assert_eq!(
+        mysql_ok(port, "USE shop; UPDATE items SET price = price + 1 WHERE name = 'apple'; SELECT price FROM items WHERE id = 1"),
+        "2.25\n"
+    );
+    assert_eq!(
+        mysql_ok(
+            port,
+            "USE shop; DELETE FROM items WHERE id = 3; SELECT COUNT(*) FROM items"
+        ),
+        "2\n"
+    );
+    assert_eq!(mysql_ok(port, "SELECT * FROM shop.log"), "no primary key\n");
+    assert_eq!(
+        mysql_ok(port, "SHOW DATABASES"),
+        "information_schema\nshop\n"
+    );
+    assert_eq!(mysql_ok(port, "USE shop; SHOW TABLES"), "items\nlog\n");
+    assert_eq!(mysql_ok(port, "SELECT @@version_comment LIMIT 1"), "Floe\n");
+
+    // Errors with MySQL's numbers.
+    for (sql, expected) in [
+        (
+            "INSERT INTO shop.items (id, name) VALUES (1, 'again')",
+            "ERROR 1062 (23000)",
+        ),
+        (
+            "INSERT INTO shop.items (name) VALUES ('apple')",
+            "ERROR 1062 (23000)",
+        ),
+        ("SELECT * FROM shop.nothing", "ERROR 1146 (42S02)"),
+        ("USE nowhere", "ERROR 1049 (42000)"),
+        ("SELECT nope FROM shop.items", "ERROR 1054 (42S22)"),
+        (
+            "INSERT INTO shop.items (name) VALUES (NULL)",
+            "ERROR 1048 (23000)",
+        ),
+        (
+            "CREATE TABLE shop.t2 (a INT NOT NULL, b INT); INSERT INTO shop.t2 (b) VALUES (1)",
+            "ERROR 1364",
+        ),
+        (
+            "INSERT INTO shop.items (name, price) VALUES ('big', 1000000)",
+            "ERROR 1264",
+        ),
+        ("SELECT 9223372036854775807 + 1", "ERROR 1690"),
+        ("SELEKT 1", "ERROR 1064 (42000)"),
+        ("SET @@nonsense = 1", "ERROR 1193"),
+    ] {
+        let output = mysql(port, sql);
+        assert!(!output.status.success(), "{sql} succeeded");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expected), "{sql}: {stderr}");
+    }
+
+    let python = "/usr/bin/python3";
+    if Command::new(python)
+        .args(["-c", "import pymysql"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let output = Command::new(python)
+            .args(["-c", PYMYSQL_SCRIPT, &port.to_string()])
+            .output()
+            .expect("python runs");
+        assert!(output.status.success(), "pymysql: {}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), "pymysql ok\n");
+    } else {
+        eprintln!("SKIPPED pymysql part: {python} cannot import pymysql");
+    }
+
+    // A transaction left open by a vanished client is rolled back.
+    let output = mysql(
+        port,
+        "BEGIN; INSERT INTO shop.items (name) VALUES ('vanished')",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        mysql_ok(
+            port,
+            "SELECT COUNT(*) FROM shop.items WHERE name = 'vanished'"
+        ),
+        "0\n"
+    );
+
+    stop(server, database);
+    let (server, database) = start(dir.path(), false);
+    let port = server.local_addr().port();
+    assert_eq!(
+        mysql_ok(port, "SELECT id, name, price FROM shop.items ORDER BY id"),
+        "1\tapple\t2.25\n2\tpear\t2.50\n100\tkept\t1.50\n"
+    );
+    // AUTO_INCREMENT continues above the largest committed value.
+    assert_eq!(
+        mysql_ok(
+            port,
+            "INSERT INTO shop.items (name) VALUES ('fig'); SELECT LAST_INSERT_ID()"
+        ),
+        "101\n"
+    );
+    assert_eq!(mysql_ok(port, "SELECT COUNT(*) FROM shop.log"), "1\n");
+    mysql_ok(port, "DROP TABLE shop.log; DROP DATABASE shop");
+    assert_eq!(mysql_ok(port, "SHOW DATABASES"), "information_schema\n");
+    stop(server, database);
+}

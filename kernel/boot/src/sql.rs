@@ -1,0 +1,142 @@
+//! The SQL server of hosted mode: `Database` over the started engine, the
+//! MySQL server on `floe.listen`, the root account from
+//! `floe.root_password`. Accounts are in memory this far (users in the
+//! dictionary come later): with no password configured, a random one is
+//! made at each start and printed once.
+//!
+//! Stop order: the server (every session dropped, so every open
+//! transaction rolled back), then the transaction system, then the engine
+//! with a checkpoint.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floe_server::protocol::{Sha2PasswordDigest, StoredCredential};
+use floe_server::{Entropy, OsEntropy, RunningServer, Server, ServerConfig};
+use floe_sql::{Database, FloeBackend};
+use floe_storage::srv::Engine;
+use floe_storage::trx::TrxConfig;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlStartError {
+    #[error("opening the SQL layer: {0}")]
+    Database(String),
+    #[error("listening for MySQL clients on {listen}")]
+    Listen {
+        listen: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("generating a root password")]
+    Entropy(#[source] std::io::Error),
+}
+
+pub struct SqlRunning {
+    server: RunningServer,
+    database: Arc<Database>,
+}
+
+/// How long sessions get to finish their statement at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn generated_password() -> Result<String, SqlStartError> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut bytes = [0u8; 20];
+    OsEntropy.fill(&mut bytes).map_err(SqlStartError::Entropy)?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
+
+pub fn start(config: &Config, engine: Engine) -> Result<SqlRunning, SqlStartError> {
+    let database = Database::open(engine, TrxConfig::default())
+        .map_err(|e| SqlStartError::Database(e.to_string()))?;
+    let (password, generated) = if config.root_password.is_empty() {
+        (generated_password()?, true)
+    } else {
+        (config.root_password.clone(), false)
+    };
+    let accounts = HashMap::from([(
+        "root".to_string(),
+        StoredCredential::CachingSha2Password(Some(Sha2PasswordDigest::from_password(
+            password.as_bytes(),
+        ))),
+    )]);
+    let backend = FloeBackend::new(Arc::clone(&database), accounts);
+    let server = Server::start(
+        ServerConfig {
+            listen: config.listen,
+            ..ServerConfig::default()
+        },
+        backend,
+        Arc::new(OsEntropy),
+    )
+    .map_err(|source| SqlStartError::Listen {
+        listen: config.listen,
+        source,
+    })?;
+    let bound = server.local_addr();
+    let host = if bound.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        bound.ip().to_string()
+    };
+    if generated {
+        log::info!(
+            "SQL root password generated for this run (set floe.root_password to choose one): \
+             mysql -h {host} -P {} -u root -p{password}",
+            bound.port()
+        );
+    } else {
+        log::info!(
+            "MySQL clients: mysql -h {host} -P {} -u root -p",
+            bound.port()
+        );
+    }
+    Ok(SqlRunning { server, database })
+}
+
+impl SqlRunning {
+    /// Stops the server, then the transaction system and engine.
+    pub fn stop(self) {
+        let report = self.server.shutdown(SHUTDOWN_GRACE);
+        log::info!(
+            "SQL server stopped: {} connections closed, {} still running",
+            report.connections_closed,
+            report.connections_still_running
+        );
+        // Connection threads drop their sessions (and the backend's
+        // reference) as they end; wait for that, bounded.
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let mut database = self.database;
+        loop {
+            match Arc::try_unwrap(database) {
+                Ok(owned) => {
+                    match Arc::new(owned).shutdown() {
+                        Ok(()) => log::info!("storage: shut down cleanly"),
+                        Err(e) => log::error!(
+                            "storage shutdown failed ({e}); the next start recovers from redo"
+                        ),
+                    }
+                    return;
+                }
+                Err(shared) if Instant::now() < deadline => {
+                    database = shared;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => {
+                    log::error!(
+                        "sessions still running {} s after shutdown; \
+                         the next start recovers from redo",
+                        SHUTDOWN_GRACE.as_secs()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
