@@ -223,10 +223,16 @@ impl Database {
             return Err(StatementError::LockWaitTimeout);
         }
         let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        // Purge must not reach the trees once their pages are freed.
+        let index_ids: Vec<u64> = meta.def.indexes.iter().map(|i| i.index_id).collect();
+        self.sys.forget_trees(&index_ids);
         if let Err(e) = self
             .dictionary
             .drop_table(self.sys.engine(), &schema, &table)
         {
+            for index in &meta.def.indexes {
+                self.sys.register_tree(index.tree());
+            }
             meta.mdl.undrop();
             return Err(dict_error(e));
         }

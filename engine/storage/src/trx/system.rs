@@ -201,6 +201,18 @@ impl TrxSystem {
             .insert(tree.index_id, tree);
     }
 
+    /// Forgets the trees of a table being dropped, after any purge batch
+    /// in progress: purge and rollback skip undo of unknown indexes, so
+    /// nothing touches the pages once they are freed. (The dropping code
+    /// makes sure no transaction that used the table is still active.)
+    pub fn forget_trees(&self, index_ids: &[u64]) {
+        let _no_batch_running = self.purge_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut trees = self.trees.write().unwrap_or_else(|p| p.into_inner());
+        for id in index_ids {
+            trees.remove(id);
+        }
+    }
+
     fn tree(&self, index_id: u64) -> Option<Tree> {
         self.trees
             .read()

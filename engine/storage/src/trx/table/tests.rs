@@ -955,3 +955,30 @@ fn secondary_locking_reads_prevent_phantoms() {
         reader.commit().unwrap();
     }
 }
+
+/// A dropped table's committed history still purges: its trees are
+/// forgotten before their pages are freed, and purge skips their undo.
+#[test]
+fn purge_after_drop_table_skips_the_freed_trees() {
+    let f = fresh();
+    f.seed(40, 1);
+    let mut old = f.begin(Isolation::RepeatableRead);
+    assert_eq!(f.count(&mut old, LockRead::None), 40);
+    let mut t = f.begin(Isolation::RepeatableRead);
+    for n in 0..40 {
+        f.table.delete(&mut t, &pk(n)).unwrap();
+    }
+    t.commit().unwrap();
+    let ids: Vec<u64> = std::iter::once(f.table.clustered.index_id)
+        .chain(f.table.secondaries.iter().map(|s| s.tree.index_id))
+        .collect();
+    f.sys.forget_trees(&ids);
+    let engine = f.sys.engine();
+    Dictionary::open(engine)
+        .unwrap()
+        .drop_table(engine, "bank", "accounts")
+        .unwrap();
+    old.commit().unwrap();
+    f.sys.purge_all().unwrap();
+    assert_eq!(f.sys.stats().history_len, 0);
+}
