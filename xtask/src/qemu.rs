@@ -92,6 +92,80 @@ pub struct Boot {
     /// hands the serial log to the caller; no /health, no stop.
     #[serde(default)]
     pub powers_off: bool,
+    /// Statements the host's `mysql` client runs through the SQL forward
+    /// once /health is ready, in order, each with its expected output
+    /// (batch mode, no column names; tabs between columns, rows joined by
+    /// newlines). Needs `sql_password` (the boot's floe.root_password).
+    #[serde(default)]
+    pub sql: Vec<SqlCheck>,
+    pub sql_password: Option<String>,
+    /// BENCH name for boot-to-first-SQL-answer time, when `sql` is set.
+    pub sql_bench: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlCheck {
+    pub query: String,
+    #[serde(default)]
+    pub expect: String,
+}
+
+/// Runs one statement with the host's mysql client; its stdout, trimmed.
+fn mysql(port: u16, password: &str, query: &str) -> Result<String, String> {
+    let output = std::process::Command::new("mysql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "-u",
+            "root",
+            &format!("-p{password}"),
+            "--batch",
+            "--skip-column-names",
+            "--connect-timeout=10",
+            "-e",
+            query,
+        ])
+        .output()
+        .map_err(|e| format!("cannot run the mysql client: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "mysql -e {query:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Runs a boot's SQL checks; the first one is retried until `deadline`
+/// (the SQL listener comes up right after /health).
+fn check_sql(port: u16, boot: &Boot, deadline: Instant) -> Result<(), String> {
+    let password = boot
+        .sql_password
+        .as_deref()
+        .ok_or("a boot with sql checks needs sql_password")?;
+    for (n, check) in boot.sql.iter().enumerate() {
+        let found = loop {
+            match mysql(port, password, &check.query) {
+                Ok(found) => break found,
+                Err(e) if n == 0 && Instant::now() < deadline && e.contains("2002") => {
+                    std::thread::sleep(Duration::from_millis(500))
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if found != check.expect.trim() {
+            return Err(format!(
+                "mysql -e {:?} printed {found:?}, expected {:?}",
+                check.query,
+                check.expect.trim()
+            ));
+        }
+        println!("==> sql ok: {}", check.query);
+    }
+    Ok(())
 }
 
 fn default_stop() -> String {
@@ -658,12 +732,28 @@ pub fn run_scenario(
             }
         }
         disk_id = Some(this_id);
+        if !boot.sql.is_empty() {
+            check_sql(
+                ports.sql,
+                boot,
+                limit(Duration::from_secs(boot.ready_timeout_s)),
+            )
+            .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
+            let sql_s = boot_started.elapsed().as_secs_f64();
+            println!(
+                "==> {name} boot {}: SQL checks passed {sql_s:.1} s after start",
+                index + 1
+            );
+            if let Some(bench) = &boot.sql_bench {
+                println!("BENCH name={bench} value={sql_s:.2} unit=s");
+            }
+        }
         if let Some(interrupt) = interrupt {
             println!();
             println!("Floe is up. From this machine:");
             println!("  curl http://127.0.0.1:{}/health", ports.metrics);
             println!(
-                "  mysql -h 127.0.0.1 -P {} -u root   (once the SQL server lands)",
+                "  mysql -h 127.0.0.1 -P {} -u root -p   (the password: floe.root_password, or the one on the console)",
                 ports.sql
             );
             println!(

@@ -71,7 +71,7 @@ pub const KEYS: &[Key] = &[
         name: "floe.listen",
         key_type: KeyType::SocketAddr,
         default: "0.0.0.0:3306",
-        help: "MySQL protocol listener (hosted `floe serve`; the appliance does not serve SQL yet)",
+        help: "MySQL protocol listener of the primary role",
     },
     Key {
         name: "floe.metrics_listen",

@@ -46,8 +46,8 @@ pub struct Started {
     /// The user-space NVMe device the engine runs on, if it does (for its
     /// DMA counts at stop; the engine holds it too).
     pub nvme: Option<Arc<floe_nvme::NvmeDevice>>,
-    /// The SQL server and the database under it (hosted mode); it owns the
-    /// engine then, and `storage` is None.
+    /// The SQL server and the database under it (the primary role); it
+    /// owns the engine then, and `storage` is None.
     pub sql: Option<crate::sql::SqlRunning>,
 }
 
@@ -66,13 +66,14 @@ impl Started {
             sql.stop();
         }
         drop(disk);
-        let Some(storage) = storage else { return };
-        let store = storage.engine.describe();
-        match storage.engine.shutdown() {
-            Ok(()) => log::info!("storage on {store}: shut down cleanly"),
-            Err(e) => log::error!(
-                "storage on {store}: shutdown failed ({e}); the next start recovers from redo"
-            ),
+        if let Some(storage) = storage {
+            let store = storage.engine.describe();
+            match storage.engine.shutdown() {
+                Ok(()) => log::info!("storage on {store}: shut down cleanly"),
+                Err(e) => log::error!(
+                    "storage on {store}: shutdown failed ({e}); the next start recovers from redo"
+                ),
+            }
         }
         if let Some(device) = nvme {
             // The engine's queues are closed now, so the counts are whole.
@@ -162,7 +163,7 @@ pub fn start(
         Some(dir) => storage::start_in_dir(dir)?,
         None => storage::start_on_disk(disk_path, opened.formatted_now)?,
     };
-    serve(config, status, Some(opened), running, storage_dir.is_some())
+    serve(config, status, Some(opened), running)
 }
 
 /// The primary role on Floe's own NVMe driver: the disk is taken from the
@@ -201,40 +202,32 @@ fn start_on_user_space_nvme(config: &Config, status: &Arc<Status>) -> Result<Sta
     status.stage("disk_open");
     let format = config.format == crate::config::FormatPolicy::Auto;
     let running = storage::start_on_device(device.clone(), format)?;
-    let mut started = serve(config, status, None, running, false)?;
+    let mut started = serve(config, status, None, running)?;
     started.nvme = Some(device);
     Ok(started)
 }
 
 /// The primary role's last steps, whichever driver its disk is on: publish
-/// the engine's figures, serve /health and /metrics, and hosted, SQL.
+/// the engine's figures, serve /health and /metrics, and SQL.
 fn serve(
     config: &Config,
     status: &Arc<Status>,
     disk: Option<OpenedDisk>,
     running: storage::Running,
-    hosted: bool,
 ) -> Result<Started, RoleError> {
     status.set_storage(running.json(), running.boots_recorded);
     status.stage("storage_open");
     let bound = health::spawn(config.metrics_listen, Arc::clone(status))?;
     log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
     status.stage("health_listening");
-    if hosted {
-        let sql = crate::sql::start(config, running.engine)?;
-        status.stage("sql_listening");
-        return Ok(Started {
-            disk,
-            storage: None,
-            nvme: None,
-            sql: Some(sql),
-        });
-    }
+    // The primary serves SQL, hosted and in the appliance alike.
+    let sql = crate::sql::start(config, running.engine)?;
+    status.stage("sql_listening");
     Ok(Started {
         disk,
-        storage: Some(running),
+        storage: None,
         nvme: None,
-        sql: None,
+        sql: Some(sql),
     })
 }
 
