@@ -150,4 +150,11 @@ fn bench(args: &[String]) -> Result<(), String> {
 }
 
 /// The scenarios `cargo xtask test` runs (run.toml is interactive).
-const QEMU_TEST_SCENARIOS: &[&str] = &["boot", "pxe", "badconfig", "nvme", "nvme_primary"];
+const QEMU_TEST_SCENARIOS: &[&str] = &[
+    "boot",
+    "pxe",
+    "badconfig",
+    "nvme",
+    "nvme_primary",
+    "powercut",
+];

@@ -101,6 +101,12 @@ pub struct Boot {
     pub sql_password: Option<String>,
     /// BENCH name for boot-to-first-SQL-answer time, when `sql` is set.
     pub sql_bench: Option<String>,
+    /// With `stop = "powercut"`: after the checks, xtask runs this
+    /// statement with `{n}` = 1, 2, 3, ... (each autocommitted, one mysql
+    /// client per statement) and SIGKILLs QEMU at a random moment while
+    /// they run. Later boots' `sql` checks may use `{acked}`: the highest
+    /// `n` whose statement was acknowledged before the cut.
+    pub powercut_insert: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,14 +147,17 @@ fn mysql(port: u16, password: &str, query: &str) -> Result<String, String> {
 
 /// Runs a boot's SQL checks; the first one is retried until `deadline`
 /// (the SQL listener comes up right after /health).
-fn check_sql(port: u16, boot: &Boot, deadline: Instant) -> Result<(), String> {
+fn check_sql(port: u16, boot: &Boot, deadline: Instant, acked: u64) -> Result<(), String> {
     let password = boot
         .sql_password
         .as_deref()
         .ok_or("a boot with sql checks needs sql_password")?;
+    let fill = |text: &str| text.replace("{acked}", &acked.to_string());
     for (n, check) in boot.sql.iter().enumerate() {
+        let query = fill(&check.query);
+        let expect = fill(&check.expect);
         let found = loop {
-            match mysql(port, password, &check.query) {
+            match mysql(port, password, &query) {
                 Ok(found) => break found,
                 Err(e) if n == 0 && Instant::now() < deadline && e.contains("2002") => {
                     std::thread::sleep(Duration::from_millis(500))
@@ -156,16 +165,29 @@ fn check_sql(port: u16, boot: &Boot, deadline: Instant) -> Result<(), String> {
                 Err(e) => return Err(e),
             }
         };
-        if found != check.expect.trim() {
+        if found != expect.trim() {
             return Err(format!(
-                "mysql -e {:?} printed {found:?}, expected {:?}",
-                check.query,
-                check.expect.trim()
+                "mysql -e {query:?} printed {found:?}, expected {:?}",
+                expect.trim()
             ));
         }
-        println!("==> sql ok: {}", check.query);
+        println!("==> sql ok: {query}");
     }
     Ok(())
+}
+
+/// Runs `insert` with n = 1, 2, ... until `cut` is set or a statement
+/// fails; returns the highest n acknowledged.
+fn insert_until_cut(port: u16, password: &str, insert: &str, cut: &AtomicBool) -> u64 {
+    let mut acked = 0;
+    while !cut.load(Ordering::Relaxed) {
+        let n = acked + 1;
+        if mysql(port, password, &insert.replace("{n}", &n.to_string())).is_err() {
+            break;
+        }
+        acked = n;
+    }
+    acked
 }
 
 fn default_stop() -> String {
@@ -184,11 +206,17 @@ pub fn load(name: &str) -> Result<Scenario, String> {
     let scenario: Scenario =
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     for boot in &scenario.boots {
-        if boot.stop != "powerdown" && boot.stop != "ctrl-alt-del" {
+        if !["powerdown", "ctrl-alt-del", "powercut"].contains(&boot.stop.as_str()) {
             return Err(format!(
-                "{}: stop '{}': expected powerdown or ctrl-alt-del",
+                "{}: stop '{}': expected powerdown, ctrl-alt-del or powercut",
                 path.display(),
                 boot.stop
+            ));
+        }
+        if (boot.stop == "powercut") != boot.powercut_insert.is_some() {
+            return Err(format!(
+                "{}: stop = \"powercut\" and powercut_insert go together",
+                path.display()
             ));
         }
         if boot.source != "kernel" && boot.source != "pxe" {
@@ -666,6 +694,8 @@ pub fn run_scenario(
     };
     prepare_disk(scenario)?;
     let mut disk_id: Option<String> = None;
+    // Statements acknowledged before the last power cut (`{acked}`).
+    let mut acked = 0u64;
     let mut serial_logs = Vec::new();
     for (index, boot) in scenario.boots.iter().enumerate() {
         let (mut vm, ports, boot_started) =
@@ -737,6 +767,7 @@ pub fn run_scenario(
                 ports.sql,
                 boot,
                 limit(Duration::from_secs(boot.ready_timeout_s)),
+                acked,
             )
             .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
             let sql_s = boot_started.elapsed().as_secs_f64();
@@ -767,6 +798,32 @@ pub fn run_scenario(
                 std::thread::sleep(Duration::from_millis(200));
             }
             println!("==> Ctrl-C: powering off through QMP");
+        }
+        if let Some(insert) = &boot.powercut_insert {
+            let password = boot.sql_password.as_deref().unwrap_or_default();
+            // A cut 3 to 8 s into the writes, from the clock: each run cuts
+            // somewhere else; the figure is printed to replay by hand.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let after = Duration::from_millis(3000 + u64::from(nanos % 5000));
+            let cut = AtomicBool::new(false);
+            acked = std::thread::scope(|scope| {
+                let writer = scope.spawn(|| insert_until_cut(ports.sql, password, insert, &cut));
+                std::thread::sleep(after);
+                // SIGKILL: no shutdown, no flush; whatever the disk image
+                // holds now is what the next boot finds.
+                let _ = vm.child.kill();
+                let _ = vm.child.wait();
+                cut.store(true, Ordering::Relaxed);
+                writer.join().unwrap_or(0)
+            });
+            println!(
+                "==> {name} boot {}: power cut (SIGKILL) {:.1} s into the writes; {acked} statements acknowledged",
+                index + 1,
+                after.as_secs_f64()
+            );
+            continue;
         }
         let power_off_started = Instant::now();
         let stop_command = match boot.stop.as_str() {
