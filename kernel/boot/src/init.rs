@@ -83,6 +83,26 @@ impl std::fmt::Display for StopReason {
     }
 }
 
+/// Open files PID 1 (and so every connection it serves) may hold: the
+/// kernel's default of 1024 would refuse connections well below
+/// max_connections. 1 << 20 is the kernel's default fs.nr_open ceiling.
+const OPEN_FILE_LIMIT: u64 = 1 << 20;
+
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match setrlimit(Resource::RLIMIT_NOFILE, OPEN_FILE_LIMIT, OPEN_FILE_LIMIT) {
+        Ok(()) => log::info!("open file limit {OPEN_FILE_LIMIT}"),
+        Err(e) => {
+            // Keep what the kernel allows: at least the hard limit.
+            let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024));
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+            log::warn!(
+                "raising the open file limit to {OPEN_FILE_LIMIT}: {e}; using {hard} (was {soft})"
+            );
+        }
+    }
+}
+
 pub fn run() -> ! {
     logger::init(log::LevelFilter::Info);
     log::info!("floe {} starting as PID 1", env!("CARGO_PKG_VERSION"));
@@ -102,6 +122,7 @@ pub fn run() -> ! {
     if let Err(e) = nix::unistd::sethostname(&config.hostname) {
         log::warn!("setting host name {}: {e}", config.hostname);
     }
+    raise_open_file_limit();
     let status = Arc::new(Status::new(config.role.as_str(), "appliance"));
     status.stage("config");
     load_modules(&config.modules);
