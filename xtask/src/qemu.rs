@@ -783,10 +783,15 @@ pub fn run_scenario(
             println!();
             println!("Floe is up. From this machine:");
             println!("  curl http://127.0.0.1:{}/health", ports.metrics);
-            println!(
-                "  mysql -h 127.0.0.1 -P {} -u root -p   (the password: floe.root_password, or the one on the console)",
-                ports.sql
-            );
+            match &boot.sql_password {
+                Some(password) => {
+                    println!("  mysql -h 127.0.0.1 -P {} -u root -p{password}", ports.sql)
+                }
+                None => println!(
+                    "  mysql -h 127.0.0.1 -P {} -u root -p   (the password is on the console)",
+                    ports.sql
+                ),
+            }
             println!(
                 "Serial log: {}. Ctrl-C powers the VM off.",
                 vm.serial_log.display()
