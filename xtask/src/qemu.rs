@@ -528,22 +528,13 @@ fn wait_console(vm: &mut Vm, texts: &[&str], boot: &Boot, deadline: Instant) -> 
         if missing.is_empty() {
             return Ok(());
         }
-        if let Ok(Some(status)) = vm.child.try_wait() {
-            return Err(format!(
-                "QEMU exited ({status}) before the console showed {missing:?}: {}; see {}",
-                std::fs::read_to_string(&vm.qemu_log)
-                    .unwrap_or_default()
-                    .trim(),
-                vm.serial_log.display()
-            ));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "console did not show {missing:?} within {} s; see {}",
-                boot.ready_timeout_s,
-                vm.serial_log.display()
-            ));
-        }
+        keep_waiting(
+            vm,
+            boot,
+            deadline,
+            &format!("the console showed {missing:?}"),
+            &format!("console did not show {missing:?}"),
+        )?;
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -580,24 +571,37 @@ fn wait_ready(
                 return Ok(health);
             }
         }
-        if let Ok(Some(status)) = vm.child.try_wait() {
-            return Err(format!(
-                "QEMU exited ({status}) before /health was ready: {}; see {}",
-                std::fs::read_to_string(&vm.qemu_log)
-                    .unwrap_or_default()
-                    .trim(),
-                vm.serial_log.display()
-            ));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "/health not ready within {} s; see {}",
-                boot.ready_timeout_s,
-                vm.serial_log.display()
-            ));
-        }
+        keep_waiting(vm, boot, deadline, "/health was ready", "/health not ready")?;
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Whether a wait for `awaited` may go on: an error if QEMU exited or the
+/// boot's deadline passed (`timed_out` then leads the message).
+fn keep_waiting(
+    vm: &mut Vm,
+    boot: &Boot,
+    deadline: Instant,
+    awaited: &str,
+    timed_out: &str,
+) -> Result<(), String> {
+    if let Ok(Some(status)) = vm.child.try_wait() {
+        return Err(format!(
+            "QEMU exited ({status}) before {awaited}: {}; see {}",
+            std::fs::read_to_string(&vm.qemu_log)
+                .unwrap_or_default()
+                .trim(),
+            vm.serial_log.display()
+        ));
+    }
+    if Instant::now() >= deadline {
+        return Err(format!(
+            "{timed_out} within {} s; see {}",
+            boot.ready_timeout_s,
+            vm.serial_log.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Starts QEMU on ports free a moment ago. Another process can take one

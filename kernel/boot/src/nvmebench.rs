@@ -689,7 +689,6 @@ mod tests {
         assert_eq!(results.len(), CASES.len());
         for (case, result) in &results {
             assert_eq!(result.ios, TEST_LIMITS.ios_max, "{}", case.name());
-            assert!(result.elapsed_ns > 0);
         }
         assert_eq!(buffers.len(), DEPTH_MAX as usize, "buffers lost");
         assert!(lines[0].starts_with(

@@ -731,23 +731,22 @@ impl Table {
     /// Replaces the row under `pk`; `false` if there is none. Secondary
     /// indexes whose key is unchanged are not touched.
     pub fn update(&self, trx: &mut Trx, pk: &[u8], row: &[u8]) -> Result<bool, TrxError> {
-        let Some(rec) = self.lock_record(trx, pk, LockMode::Exclusive, LockKind::Record)? else {
-            return Ok(false);
-        };
-        if rec.deleted {
-            return Ok(false);
-        }
-        let sys = trx.sys.clone();
-        let env = sys.env();
-        let old_keys = self.secondary_keys(&rec.row);
-        let new_keys = self.secondary_keys(row);
-        let ops = self.plan_sec_ops(env, pk, Some(&old_keys), Some(&new_keys))?;
-        self.modify_row(trx, pk, rec, Some((row, &new_keys)), &ops)?;
-        Ok(true)
+        self.change_live_row(trx, pk, Some(row))
     }
 
     /// Delete-marks the row under `pk` and its entries; `false` if none.
     pub fn delete(&self, trx: &mut Trx, pk: &[u8]) -> Result<bool, TrxError> {
+        self.change_live_row(trx, pk, None)
+    }
+
+    /// X-locks the live row under `pk` and replaces it with `new` (or
+    /// delete-marks it); `false` if there is no live row.
+    fn change_live_row(
+        &self,
+        trx: &mut Trx,
+        pk: &[u8],
+        new: Option<&[u8]>,
+    ) -> Result<bool, TrxError> {
         let Some(rec) = self.lock_record(trx, pk, LockMode::Exclusive, LockKind::Record)? else {
             return Ok(false);
         };
@@ -755,10 +754,10 @@ impl Table {
             return Ok(false);
         }
         let sys = trx.sys.clone();
-        let env = sys.env();
         let old_keys = self.secondary_keys(&rec.row);
-        let ops = self.plan_sec_ops(env, pk, Some(&old_keys), None)?;
-        self.modify_row(trx, pk, rec, None, &ops)?;
+        let new_keys = new.map(|row| self.secondary_keys(row));
+        let ops = self.plan_sec_ops(sys.env(), pk, Some(&old_keys), new_keys.as_deref())?;
+        self.modify_row(trx, pk, rec, new.zip(new_keys.as_deref()), &ops)?;
         Ok(true)
     }
 

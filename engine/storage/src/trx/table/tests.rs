@@ -166,6 +166,17 @@ impl Fixture {
         n
     }
 
+    /// Physical entries in a tree, delete-marked ones included.
+    fn entries(&self, tree: &Tree) -> usize {
+        let env = self.sys.engine().env();
+        let mut c = tree.scan(env, Bound::Unbounded, Bound::Unbounded, Direction::Forward);
+        let mut n = 0;
+        while c.next().unwrap().is_some() {
+            n += 1;
+        }
+        n
+    }
+
     fn sum(&self, trx: &mut Trx) -> i64 {
         let mut scan = self.table.scan(
             Bound::Unbounded,
@@ -257,9 +268,8 @@ fn phantoms_prevented_under_repeatable_read() {
             "{iso:?}"
         );
 
-        // Locking read of keys 2..=4, then another transaction inserts 3½
-        // (no such key: insert 100 in group... use key between) - keys are
-        // u32 BE so insert key 9 (after range) and a key inside a gap.
+        // Locking read of keys 5..=8 (only 7 exists), then another
+        // transaction inserts 6, into a gap the read covered.
         reader.start_statement();
         let mut scan = f.table.scan(
             Bound::Included(pk(5)),
@@ -589,15 +599,7 @@ fn purge_empties_the_history_and_space_is_reused() {
     f.sys.purge_all().unwrap();
     assert_eq!(f.sys.stats().history_len, 0);
     // Physically: 25 clustered records, and secondary entries only for them.
-    let env = f.sys.engine().env();
-    let count = |tree: &Tree| {
-        let mut c = tree.scan(env, Bound::Unbounded, Bound::Unbounded, Direction::Forward);
-        let mut n = 0;
-        while c.next().unwrap().is_some() {
-            n += 1;
-        }
-        n
-    };
+    let count = |tree: &Tree| f.entries(tree);
     assert_eq!(count(&f.table.clustered), 25);
     assert_eq!(count(&f.table.secondaries[0].tree), 25);
     assert_eq!(count(&f.table.secondaries[1].tree), 25);
@@ -901,15 +903,7 @@ fn insert_over_deleted_rows_and_freed_unique_keys() {
     t.rollback().unwrap();
     old.commit().unwrap();
     f.sys.purge_all().unwrap();
-    let env = f.sys.engine().env();
-    let count = |tree: &Tree| {
-        let mut c = tree.scan(env, Bound::Unbounded, Bound::Unbounded, Direction::Forward);
-        let mut n = 0;
-        while c.next().unwrap().is_some() {
-            n += 1;
-        }
-        n
-    };
+    let count = |tree: &Tree| f.entries(tree);
     // Rows 0, 1 (re-inserted) and 20: three live rows, three entries each.
     assert_eq!(count(&f.table.clustered), 3);
     assert_eq!(count(&f.table.secondaries[0].tree), 3);
