@@ -5,6 +5,7 @@
 //! the server turns `Error::code()` into MySQL error packets.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod aggregate;
 pub mod arith;
 pub mod bind;

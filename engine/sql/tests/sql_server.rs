@@ -4,14 +4,12 @@
 //! reopened on the same directory: committed rows are there, a rolled-back
 //! transaction's are not.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
 use floe_blk::DirectIo;
-use floe_server::protocol::{Sha2PasswordDigest, StoredCredential};
 use floe_server::{OsEntropy, RunningServer, Server, ServerConfig};
 use floe_sql::{Database, FloeBackend};
 use floe_storage::fil::DirStore;
@@ -34,13 +32,12 @@ fn start(dir: &Path, create: bool) -> (RunningServer, Arc<Database>) {
         Engine::open(store, config, clock).expect("engine opens")
     };
     let database = Database::open(engine, TrxConfig::default()).expect("database opens");
-    let accounts = HashMap::from([(
-        "root".to_string(),
-        StoredCredential::CachingSha2Password(Some(Sha2PasswordDigest::from_password(
-            PASSWORD.as_bytes(),
-        ))),
-    )]);
-    let backend = FloeBackend::new(Arc::clone(&database), accounts);
+    if database.root_password_unset() {
+        database
+            .set_root_password(PASSWORD)
+            .expect("root password set");
+    }
+    let backend = FloeBackend::new(Arc::clone(&database));
     let server = Server::start(
         ServerConfig {
             listen: "127.0.0.1:0".parse().expect("address"),
@@ -79,13 +76,17 @@ fn stop(server: RunningServer, database: Arc<Database>) {
 }
 
 fn mysql(port: u16, sql: &str) -> Output {
+    mysql_as(port, "root", PASSWORD, sql)
+}
+
+fn mysql_as(port: u16, user: &str, password: &str, sql: &str) -> Output {
     Command::new("mysql")
         .args([
             "--protocol=TCP",
             "--host=127.0.0.1",
             &format!("--port={port}"),
-            "--user=root",
-            &format!("--password={PASSWORD}"),
+            &format!("--user={user}"),
+            &format!("--password={password}"),
             "--batch",
             "--skip-column-names",
             "--connect-timeout=30",
@@ -209,7 +210,7 @@ fn clients_create_query_and_survive_restart() {
     assert_eq!(mysql_ok(port, "SELECT * FROM shop.log"), "no primary key\n");
     assert_eq!(
         mysql_ok(port, "SHOW DATABASES"),
-        "information_schema\nshop\n"
+        "information_schema\nmysql\nshop\n"
     );
     assert_eq!(mysql_ok(port, "USE shop; SHOW TABLES"), "items\nlog\n");
     assert_eq!(mysql_ok(port, "SELECT @@version_comment LIMIT 1"), "Floe\n");
@@ -296,6 +297,140 @@ fn clients_create_query_and_survive_restart() {
     );
     assert_eq!(mysql_ok(port, "SELECT COUNT(*) FROM shop.log"), "1\n");
     mysql_ok(port, "DROP TABLE shop.log; DROP DATABASE shop");
-    assert_eq!(mysql_ok(port, "SHOW DATABASES"), "information_schema\n");
+    assert_eq!(
+        mysql_ok(port, "SHOW DATABASES"),
+        "information_schema\nmysql\n"
+    );
+    stop(server, database);
+}
+
+/// `sql` as `user` must fail with `expected` (error number and state).
+fn denied(port: u16, user: &str, password: &str, sql: &str, expected: &str) {
+    let output = mysql_as(port, user, password, sql);
+    assert!(!output.status.success(), "{user}: {sql} succeeded");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains(expected), "{user}: {sql}: {stderr}");
+}
+
+fn ok_as(port: u16, user: &str, password: &str, sql: &str) -> String {
+    let output = mysql_as(port, user, password, sql);
+    assert!(
+        output.status.success(),
+        "{user}: {sql}: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+// Accounts live in mysql.user / mysql.db: both plugins log in, grants are
+// enforced with MySQL's errors, a user changes their own password, and all
+// of it survives a restart.
+#[test]
+fn accounts_and_grants_are_enforced_and_survive_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, database) = start(dir.path(), true);
+    let port = server.local_addr().port();
+    mysql_ok(
+        port,
+        "CREATE DATABASE shop; CREATE TABLE shop.t (id INT PRIMARY KEY, v INT); \
+         INSERT INTO shop.t VALUES (1, 10); \
+         CREATE DATABASE other; CREATE TABLE other.s (a INT PRIMARY KEY)",
+    );
+    mysql_ok(
+        port,
+        "CREATE USER 'app'@'%' IDENTIFIED BY 'apppw', \
+         'old'@'%' IDENTIFIED WITH mysql_native_password BY 'oldpw'",
+    );
+    mysql_ok(port, "GRANT SELECT, INSERT ON shop.* TO 'app'@'%'");
+
+    assert_eq!(ok_as(port, "app", "apppw", "SELECT v FROM shop.t"), "10\n");
+    ok_as(port, "app", "apppw", "INSERT INTO shop.t VALUES (2, 20)");
+    assert_eq!(
+        ok_as(port, "app", "apppw", "SHOW DATABASES"),
+        "information_schema\nshop\n"
+    );
+    assert_eq!(
+        ok_as(port, "app", "apppw", "SHOW GRANTS"),
+        "GRANT USAGE ON *.* TO `app`@`%`\nGRANT SELECT, INSERT ON `shop`.* TO `app`@`%`\n"
+    );
+    let app = |sql: &str, expected: &str| denied(port, "app", "apppw", sql, expected);
+    app("UPDATE shop.t SET v = 0", "ERROR 1142 (42000)");
+    app("DELETE FROM shop.t", "ERROR 1142 (42000)");
+    app("SELECT * FROM other.s", "ERROR 1142 (42000)");
+    app("USE other", "ERROR 1044 (42000)");
+    app("DROP TABLE shop.t", "ERROR 1142 (42000)");
+    app("CREATE DATABASE mine", "ERROR 1044 (42000)");
+    app("CREATE USER eve IDENTIFIED BY 'x'", "ERROR 1227 (42000)");
+    app("SELECT * FROM mysql.user", "ERROR 1142 (42000)");
+    denied(port, "app", "wrong", "SELECT 1", "ERROR 1045 (28000)");
+    denied(port, "nobody", "x", "SELECT 1", "ERROR 1045 (28000)");
+
+    assert_eq!(ok_as(port, "old", "oldpw", "SELECT 1"), "1\n");
+    denied(port, "old", "apppw", "SELECT 1", "ERROR 1045 (28000)");
+
+    // MySQL's errors and warnings for accounts that exist or do not.
+    for (sql, expected) in [
+        ("CREATE USER app IDENTIFIED BY 'x'", "ERROR 1396 (HY000)"),
+        ("DROP USER nobody", "ERROR 1396 (HY000)"),
+        ("ALTER USER nobody IDENTIFIED BY 'x'", "ERROR 1396 (HY000)"),
+        ("GRANT SELECT ON shop.* TO nobody", "ERROR 1410 (42000)"),
+        ("GRANT SHUTDOWN ON shop.* TO app", "ERROR 1221 (HY000)"),
+        (
+            "CREATE USER 'x'@'%' IDENTIFIED WITH sha256_password BY 'x'",
+            "ERROR 1524",
+        ),
+    ] {
+        let output = mysql(port, sql);
+        assert!(!output.status.success(), "{sql} succeeded");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expected), "{sql}: {stderr}");
+    }
+    assert_eq!(
+        mysql_ok(port, "DROP USER IF EXISTS nobody; SHOW WARNINGS"),
+        "Note\t3162\tAuthorization ID 'nobody'@'%' does not exist.\n"
+    );
+
+    // A user changes their own password.
+    ok_as(
+        port,
+        "app",
+        "apppw",
+        "ALTER USER 'app'@'%' IDENTIFIED BY 'newpw'",
+    );
+    denied(port, "app", "apppw", "SELECT 1", "ERROR 1045 (28000)");
+    assert_eq!(
+        ok_as(port, "app", "newpw", "SELECT COUNT(*) FROM shop.t"),
+        "2\n"
+    );
+
+    stop(server, database);
+    let (server, database) = start(dir.path(), false);
+    let port = server.local_addr().port();
+    assert_eq!(
+        ok_as(port, "app", "newpw", "SELECT COUNT(*) FROM shop.t"),
+        "2\n"
+    );
+    mysql_ok(
+        port,
+        "REVOKE INSERT ON shop.* FROM 'app'@'%'; DROP USER old",
+    );
+    denied(
+        port,
+        "app",
+        "newpw",
+        "INSERT INTO shop.t VALUES (3, 30)",
+        "ERROR 1142 (42000)",
+    );
+    denied(port, "old", "oldpw", "SELECT 1", "ERROR 1045 (28000)");
+    assert_eq!(
+        mysql_ok(
+            port,
+            "SELECT User, Host, plugin FROM mysql.user ORDER BY User"
+        ),
+        "app\t%\tcaching_sha2_password\nroot\t%\tcaching_sha2_password\n"
+    );
+    // Without a way to stop it (no hook), SHUTDOWN says so; a user without
+    // the privilege is refused first.
+    denied(port, "app", "newpw", "SHUTDOWN", "ERROR 1227 (42000)");
     stop(server, database);
 }

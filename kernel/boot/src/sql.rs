@@ -1,18 +1,16 @@
 //! The SQL server of hosted mode: `Database` over the started engine, the
 //! MySQL server on `floe.listen`, the root account from
-//! `floe.root_password`. Accounts are in memory this far (users in the
-//! dictionary come later): with no password configured, a random one is
-//! made at each start and printed once.
+//! `floe.root_password`. Accounts live in the dictionary (`mysql.user`):
+//! root's password is taken from config on the first start only; with none
+//! configured, one is generated then and printed once.
 //!
 //! Stop order: the server (every session dropped, so every open
 //! transaction rolled back), then the transaction system, then the engine
 //! with a checkpoint.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floe_server::protocol::{Sha2PasswordDigest, StoredCredential};
 use floe_server::{Entropy, OsEntropy, RunningServer, Server, ServerConfig};
 use floe_sql::{Database, FloeBackend};
 use floe_storage::srv::Engine;
@@ -55,18 +53,36 @@ fn generated_password() -> Result<String, SqlStartError> {
 pub fn start(config: &Config, engine: Engine) -> Result<SqlRunning, SqlStartError> {
     let database = Database::open(engine, TrxConfig::default())
         .map_err(|e| SqlStartError::Database(e.to_string()))?;
-    let (password, generated) = if config.root_password.is_empty() {
-        (generated_password()?, true)
+    let generated = if database.root_password_unset() {
+        // First start (or the first with accounts): root gets the
+        // configured password, or a generated one printed this once.
+        let (password, generated) = if config.root_password.is_empty() {
+            (generated_password()?, true)
+        } else {
+            (config.root_password.clone(), false)
+        };
+        database
+            .set_root_password(&password)
+            .map_err(|e| SqlStartError::Database(format!("setting root's password: {e}")))?;
+        generated.then_some(password)
     } else {
-        (config.root_password.clone(), false)
+        if !config.root_password.is_empty() && !database.root_password_is(&config.root_password) {
+            log::warn!(
+                "floe.root_password is not root's password: it is read on the first start only; \
+                 the dictionary keeps root's password since (change it with ALTER USER)"
+            );
+        }
+        None
     };
-    let accounts = HashMap::from([(
-        "root".to_string(),
-        StoredCredential::CachingSha2Password(Some(Sha2PasswordDigest::from_password(
-            password.as_bytes(),
-        ))),
-    )]);
-    let backend = FloeBackend::new(Arc::clone(&database), accounts);
+    // SQL SHUTDOWN takes the path of SIGTERM: an orderly stop (and in the
+    // appliance, power-off).
+    database.set_shutdown_hook(Box::new(|| {
+        if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::SIGTERM)
+        {
+            log::error!("SHUTDOWN: signalling ourselves: {e}");
+        }
+    }));
+    let backend = FloeBackend::new(Arc::clone(&database));
     let server = Server::start(
         ServerConfig {
             listen: config.listen,
@@ -85,10 +101,10 @@ pub fn start(config: &Config, engine: Engine) -> Result<SqlRunning, SqlStartErro
     } else {
         bound.ip().to_string()
     };
-    if generated {
+    if let Some(password) = generated {
         log::info!(
-            "SQL root password generated for this run (set floe.root_password to choose one): \
-             mysql -h {host} -P {} -u root -p{password}",
+            "SQL root password generated on this first start, shown this once \
+             (floe.root_password chooses one): mysql -h {host} -P {} -u root -p{password}",
             bound.port()
         );
     } else {

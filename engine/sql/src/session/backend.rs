@@ -1,12 +1,11 @@
 //! floe-server's `Backend` and `Session` over `Database` and `SqlSession`.
 //!
-//! Accounts live in memory for now (users in the dictionary come later):
-//! `FloeBackend::new` takes the root password's digests. Prepared
+//! Accounts are read from the dictionary's account tables (see
+//! `session::users`). Prepared
 //! statements keep their SQL and are re-parsed on each execution with the
 //! parameters written in as literals (a plan cache comes later); their
 //! result columns are reported by the execution, not at prepare time.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use floe_server::protocol::{StatementId, StatusFlags, StoredCredential, Value as Wire};
@@ -21,18 +20,18 @@ use super::{Database, SqlSession, StatementError};
 /// The SQL engine as the server sees it.
 pub struct FloeBackend {
     db: Arc<Database>,
-    accounts: HashMap<String, StoredCredential>,
 }
 
 impl FloeBackend {
-    pub fn new(db: Arc<Database>, accounts: HashMap<String, StoredCredential>) -> Arc<Self> {
-        Arc::new(Self { db, accounts })
+    /// Accounts come from the dictionary (`mysql.user`, see `users`).
+    pub fn new(db: Arc<Database>) -> Arc<Self> {
+        Arc::new(Self { db })
     }
 }
 
 impl Backend for FloeBackend {
-    fn credential(&self, user: &str, _host: &str) -> Option<StoredCredential> {
-        self.accounts.get(user).copied()
+    fn credential(&self, user: &str, host: &str) -> Option<StoredCredential> {
+        self.db.login(user, host).map(|(credential, _)| credential)
     }
 
     fn open_session(&self, context: SessionContext) -> Result<Box<dyn Session>, SqlError> {
@@ -42,6 +41,12 @@ impl Backend for FloeBackend {
             &context.user,
             context.interrupt.clone(),
         );
+        // The account matched at login; gone since: no privileges at all.
+        let host = self
+            .db
+            .login(&context.user, &context.host)
+            .map_or_else(|| context.host.clone(), |(_, host)| host);
+        session.set_account_host(&host);
         if let Some(database) = context.database.as_deref().filter(|d| !d.is_empty()) {
             session
                 .use_database(database)

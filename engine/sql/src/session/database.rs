@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use floe_storage::btr::tree::Direction;
 use floe_storage::dict::{DictError, Dictionary, NewTable, TableDef};
@@ -16,6 +17,7 @@ use floe_storage::srv::Engine;
 use floe_storage::trx::{Isolation, LockRead, TrxConfig, TrxSystem};
 
 use super::error::{trx_error, StatementError};
+use crate::acl::Acl;
 use crate::catalog::TableMeta;
 use crate::row;
 
@@ -40,7 +42,18 @@ pub struct Database {
     dictionary: Dictionary,
     tables: RwLock<HashMap<(String, String), Arc<TableMeta>>>,
     ddl: Mutex<()>,
+    /// Accounts and grants as last read from `mysql.user` / `mysql.db`.
+    acl: RwLock<Arc<Acl>>,
+    /// Bumped at every change of `acl`: sessions compare it per statement.
+    acl_version: AtomicU64,
+    /// Serialises account statements (read, change, reload).
+    accounts: Mutex<()>,
+    /// What SHUTDOWN calls: the hosting process's orderly stop.
+    shutdown_hook: Mutex<Option<ShutdownHook>>,
 }
+
+/// Asks the hosting process to stop (SQL `SHUTDOWN`).
+pub type ShutdownHook = Box<dyn Fn() + Send + Sync>;
 
 impl Database {
     /// Takes over an open engine: transactions (rolling back what a crash
@@ -54,6 +67,10 @@ impl Database {
             dictionary,
             tables: RwLock::new(HashMap::new()),
             ddl: Mutex::new(()),
+            acl: RwLock::new(Arc::new(Acl::default())),
+            acl_version: AtomicU64::new(0),
+            accounts: Mutex::new(()),
+            shutdown_hook: Mutex::new(None),
         };
         let mut tables = HashMap::new();
         for schema in database
@@ -72,7 +89,45 @@ impl Database {
         }
         log::info!("sql: {} tables loaded", tables.len());
         *database.tables.write().unwrap_or_else(|p| p.into_inner()) = tables;
-        Ok(Arc::new(database))
+        let database = Arc::new(database);
+        super::users::bootstrap(&database)?;
+        Ok(database)
+    }
+
+    /// The accounts and grants in force.
+    pub fn acl(&self) -> Arc<Acl> {
+        Arc::clone(&self.acl.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn acl_version(&self) -> u64 {
+        self.acl_version.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_acl(&self, acl: Acl) {
+        *self.acl.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(acl);
+        self.acl_version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn accounts_lock(&self) -> MutexGuard<'_, ()> {
+        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where SQL `SHUTDOWN` leads (set by whoever hosts the server).
+    pub fn set_shutdown_hook(&self, hook: ShutdownHook) {
+        *self.shutdown_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    pub(crate) fn request_shutdown(&self) -> Result<(), StatementError> {
+        match &*self.shutdown_hook.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(hook) => {
+                log::info!("sql: SHUTDOWN requested");
+                hook();
+                Ok(())
+            }
+            None => Err(StatementError::Unsupported(
+                "SHUTDOWN: this server was started without a way to stop it from SQL".into(),
+            )),
+        }
     }
 
     /// Opens a table's metadata and sets its counters past the largest

@@ -20,6 +20,7 @@ pub mod vars;
 
 mod ddl;
 mod query;
+pub mod users;
 mod write;
 
 use query::*;
@@ -56,6 +57,15 @@ use crate::Collation;
 
 type Result<T> = std::result::Result<T, StatementError>;
 
+/// SHOW WARNINGS' level: MySQL reports what IF [NOT] EXISTS skipped as
+/// notes (database/table exists or unknown, account exists or not).
+fn warning_level(code: u16) -> &'static str {
+    match code {
+        1007 | 1008 | 1050 | 1051 | 3162 | 3163 => "Note",
+        _ => "Warning",
+    }
+}
+
 /// Rows between two checks of the connection's interrupt (KILL, shutdown).
 const INTERRUPT_CHECK_ROWS: usize = 256;
 
@@ -79,6 +89,15 @@ pub struct SqlSession {
     warnings: Warnings,
     interrupt: Interrupt,
     prepared: HashMap<u32, backend::PreparedSql>,
+    /// The server's own session (account tables, bootstrap): every privilege.
+    system: bool,
+    /// The host pattern of the account this session logged in as.
+    account_host: String,
+    /// Grants in force, with the ACL version they were read at.
+    grants: Option<(u64, crate::acl::Grants)>,
+    /// Tables the running statement targets, already checked for its
+    /// privilege; every other table it names needs SELECT.
+    authorized: Vec<(String, String)>,
 }
 
 /// A statement's outcome for the OK packet.
@@ -269,6 +288,10 @@ impl SqlSession {
             warnings: Warnings::default(),
             interrupt,
             prepared: HashMap::new(),
+            system: false,
+            account_host: "%".to_string(),
+            grants: None,
+            authorized: Vec::new(),
         }
     }
 
@@ -279,6 +302,8 @@ impl SqlSession {
     /// USE / COM_INIT_DB.
     pub fn use_database(&mut self, name: &str) -> Result<()> {
         let name = normalize_name(name);
+        self.refresh_grants();
+        self.require_database(crate::acl::Privileges::NONE, &name)?;
         if !self.db.schema_exists(&name)? {
             return Err(StatementError::NoSuchDatabase(name));
         }
@@ -308,6 +333,10 @@ impl SqlSession {
         multi_statements: bool,
         sink: &mut dyn ResultSink,
     ) -> Result<()> {
+        if let Some(statement) = users::parse_account_statement(sql)? {
+            self.interrupt.check()?;
+            return self.account_statement(statement, sink);
+        }
         let statements = parse(sql)?;
         if statements.is_empty() {
             return Err(StatementError::Empty);
@@ -331,7 +360,15 @@ impl SqlSession {
         if !is_show_warnings {
             self.warnings.clear();
         }
+        self.authorize(statement)?;
         let done = match statement {
+            Statement::Flush {
+                object_type: ast::FlushType::Privileges,
+                ..
+            } => {
+                self.flush_privileges()?;
+                Done::default()
+            }
             Statement::Query(query) => return self.select(query, sink),
             Statement::Insert(insert) => {
                 self.data_statement(false, |s, trx| s.insert(trx, insert))?
@@ -422,6 +459,7 @@ impl SqlSession {
             }
             Statement::ShowDatabases { .. } | Statement::ShowSchemas { .. } => {
                 let mut names = self.db.schemas()?;
+                names.retain(|name| self.sees_database(name));
                 names.push("information_schema".into());
                 names.sort();
                 return self.text_rows(
@@ -442,6 +480,7 @@ impl SqlSession {
                         .clone()
                         .ok_or(StatementError::NoDatabaseSelected)?,
                 };
+                self.require_database(crate::acl::Privileges::NONE, &schema)?;
                 if !self.db.schema_exists(&schema)? {
                     return Err(StatementError::NoSuchDatabase(schema));
                 }
@@ -477,7 +516,13 @@ impl SqlSession {
                     .warnings
                     .list()
                     .iter()
-                    .map(|w| vec!["Warning".to_string(), w.code.to_string(), w.message.clone()])
+                    .map(|w| {
+                        vec![
+                            warning_level(w.code).to_string(),
+                            w.code.to_string(),
+                            w.message.clone(),
+                        ]
+                    })
                     .collect();
                 return self.text_rows(sink, &["Level", "Code", "Message"], rows);
             }
@@ -665,7 +710,15 @@ impl SqlSession {
 
     // ---- names ---------------------------------------------------------
 
+    /// Resolves a table name; a table that is not the statement's target
+    /// needs SELECT (see `users`).
     fn schema_and_table(&self, name: &ast::ObjectName) -> Result<(String, String)> {
+        let (schema, table) = self.schema_and_table_unchecked(name)?;
+        self.authorize_read(&schema, &table)?;
+        Ok((schema, table))
+    }
+
+    fn schema_and_table_unchecked(&self, name: &ast::ObjectName) -> Result<(String, String)> {
         let parts = ident_name(name)?;
         match parts.as_slice() {
             [table] => Ok((
