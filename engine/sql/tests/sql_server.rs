@@ -363,7 +363,13 @@ fn accounts_and_grants_are_enforced_and_survive_restart() {
     app("CREATE USER eve IDENTIFIED BY 'x'", "ERROR 1227 (42000)");
     app("SELECT * FROM mysql.user", "ERROR 1142 (42000)");
     denied(port, "app", "wrong", "SELECT 1", "ERROR 1045 (28000)");
-    denied(port, "nobody", "x", "SELECT 1", "ERROR 1045 (28000)");
+    denied(
+        port,
+        "nobody",
+        "x",
+        "SELECT 1",
+        "ERROR 1045 (28000): Access denied for user 'nobody'@'127.0.0.1' (using password: YES)",
+    );
 
     assert_eq!(ok_as(port, "old", "oldpw", "SELECT 1"), "1\n");
     denied(port, "old", "apppw", "SELECT 1", "ERROR 1045 (28000)");

@@ -237,6 +237,7 @@ impl ConnectionPhase {
         let PendingClient { client, credential } = pending;
         let denied = |client: AuthenticatedClient| ProtocolError::AccessDenied {
             user: client.user,
+            host: String::new(),
             using_password: !auth_response.is_empty(),
         };
         let fast_auth_success = match credential {
@@ -451,6 +452,7 @@ mod tests {
             error,
             ProtocolError::AccessDenied {
                 user: "native".into(),
+                host: String::new(),
                 using_password: true
             }
         );
@@ -467,6 +469,7 @@ mod tests {
             phase().on_packet(&payload, &accounts()),
             Err(ProtocolError::AccessDenied {
                 user: "sha2".into(),
+                host: String::new(),
                 using_password: false
             })
         );
@@ -489,6 +492,7 @@ mod tests {
             phase.on_packet(&[2; 32], &accounts()),
             Err(ProtocolError::AccessDenied {
                 user: "ghost".into(),
+                host: String::new(),
                 using_password: true
             })
         );

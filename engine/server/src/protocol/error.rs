@@ -107,8 +107,16 @@ pub enum ProtocolError {
          clients older than MySQL 4.1 are not supported"
     )]
     ClientTooOld { capabilities: u32 },
-    #[error("access denied for user '{user}' (using password: {})", if *.using_password { "YES" } else { "NO" })]
-    AccessDenied { user: String, using_password: bool },
+    /// `host`: the client's address, filled in by the server (the
+    /// protocol state machine does not know it); empty until then.
+    #[error("Access denied for user '{user}'{} (using password: {})",
+        if host.is_empty() { String::new() } else { format!("@'{host}'") },
+        if *.using_password { "YES" } else { "NO" })]
+    AccessDenied {
+        user: String,
+        host: String,
+        using_password: bool,
+    },
     #[error(
         "user '{user}': caching_sha2_password has no cached SHA-256 digest, and full \
          authentication needs TLS or RSA key exchange, which this server does not support \
@@ -264,13 +272,14 @@ mod tests {
         assert_eq!(codes::ER_UNKNOWN_COM_ERROR.code, 1047);
         let denied = ProtocolError::AccessDenied {
             user: "root".into(),
+            host: "10.0.2.2".into(),
             using_password: true,
         };
         assert_eq!(denied.mysql_error().code, 1045);
         assert_eq!(&denied.mysql_error().sql_state, b"28000");
         assert_eq!(
             denied.to_string(),
-            "access denied for user 'root' (using password: YES)"
+            "Access denied for user 'root'@'10.0.2.2' (using password: YES)"
         );
         assert!(denied.closes_connection());
         let too_large = ProtocolError::PacketTooLarge {

@@ -266,7 +266,10 @@ impl<'s> Connection<'s> {
                     }
                     break client;
                 }
-                Err(error) => {
+                Err(mut error) => {
+                    if let ProtocolError::AccessDenied { host: denied, .. } = &mut error {
+                        denied.clone_from(&host);
+                    }
                     let _ = self
                         .wire
                         .protocol_error(&error)
