@@ -75,7 +75,8 @@ pub struct Boot {
     #[serde(default)]
     pub expect_health: std::collections::BTreeMap<String, toml::Value>,
     /// How xtask stops the VM: "powerdown" (QMP system_powerdown, the ACPI
-    /// power button) or "ctrl-alt-del" (QMP send-key).
+    /// power button), "ctrl-alt-del" (QMP send-key), "sql" (the host's
+    /// mysql client sends SHUTDOWN) or "powercut" (SIGKILL, see below).
     #[serde(default = "default_stop")]
     pub stop: String,
     /// Lines GET /metrics must contain once ready.
@@ -95,7 +96,9 @@ pub struct Boot {
     /// Statements the host's `mysql` client runs through the SQL forward
     /// once /health is ready, in order, each with its expected output
     /// (batch mode, no column names; tabs between columns, rows joined by
-    /// newlines). Needs `sql_password` (the boot's floe.root_password).
+    /// newlines). Needs `sql_password`: the boot's floe.root_password, or
+    /// "console" for the one a first start generates and prints on the
+    /// serial console.
     #[serde(default)]
     pub sql: Vec<SqlCheck>,
     pub sql_password: Option<String>,
@@ -147,11 +150,36 @@ fn mysql(port: u16, password: &str, query: &str) -> Result<String, String> {
 
 /// Runs a boot's SQL checks; the first one is retried until `deadline`
 /// (the SQL listener comes up right after /health).
-fn check_sql(port: u16, boot: &Boot, deadline: Instant, acked: u64) -> Result<(), String> {
-    let password = boot
-        .sql_password
-        .as_deref()
-        .ok_or("a boot with sql checks needs sql_password")?;
+/// The boot's SQL password: as configured, or with `sql_password =
+/// "console"` the one the first start generated and printed on the console.
+fn sql_password(boot: &Boot, serial_log: &Path) -> Result<String, String> {
+    match boot.sql_password.as_deref() {
+        None => Err("a boot with sql checks needs sql_password".to_string()),
+        Some("console") => {
+            let log = std::fs::read_to_string(serial_log)
+                .map_err(|e| format!("reading {}: {e}", serial_log.display()))?;
+            log.lines()
+                .filter(|l| l.contains("generated"))
+                .find_map(|l| l.rsplit(" -p").next().filter(|_| l.contains(" -p")))
+                .map(|p| p.trim().to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "no generated root password on the console ({})",
+                        serial_log.display()
+                    )
+                })
+        }
+        Some(password) => Ok(password.to_string()),
+    }
+}
+
+fn check_sql(
+    port: u16,
+    boot: &Boot,
+    password: &str,
+    deadline: Instant,
+    acked: u64,
+) -> Result<(), String> {
     let fill = |text: &str| text.replace("{acked}", &acked.to_string());
     for (n, check) in boot.sql.iter().enumerate() {
         let query = fill(&check.query);
@@ -206,7 +234,7 @@ pub fn load(name: &str) -> Result<Scenario, String> {
     let scenario: Scenario =
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     for boot in &scenario.boots {
-        if !["powerdown", "ctrl-alt-del", "powercut"].contains(&boot.stop.as_str()) {
+        if !["powerdown", "ctrl-alt-del", "powercut", "sql"].contains(&boot.stop.as_str()) {
             return Err(format!(
                 "{}: stop '{}': expected powerdown, ctrl-alt-del or powercut",
                 path.display(),
@@ -767,9 +795,12 @@ pub fn run_scenario(
         }
         disk_id = Some(this_id);
         if !boot.sql.is_empty() {
+            let password = sql_password(boot, &vm.serial_log)
+                .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
             check_sql(
                 ports.sql,
                 boot,
+                &password,
                 limit(Duration::from_secs(boot.ready_timeout_s)),
                 acked,
             )
@@ -835,7 +866,15 @@ pub fn run_scenario(
             continue;
         }
         let power_off_started = Instant::now();
+        if boot.stop == "sql" {
+            // SQL SHUTDOWN: an orderly stop and power-off from a client.
+            let password = sql_password(boot, &vm.serial_log)
+                .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
+            mysql(ports.sql, &password, "SHUTDOWN")
+                .map_err(|e| format!("scenario {name} boot {}: SHUTDOWN: {e}", index + 1))?;
+        }
         let stop_command = match boot.stop.as_str() {
+            "sql" => "",
             // The PS/2 keyboard's Ctrl-Alt-Del: with CAD disabled the kernel
             // sends SIGINT to PID 1.
             "ctrl-alt-del" => {
@@ -843,8 +882,10 @@ pub fn run_scenario(
             }
             _ => r#"{"execute":"system_powerdown"}"#,
         };
-        qmp(&vm.qmp_path, stop_command, limit(Duration::from_secs(30)))
-            .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
+        if !stop_command.is_empty() {
+            qmp(&vm.qmp_path, stop_command, limit(Duration::from_secs(30)))
+                .map_err(|e| format!("scenario {name} boot {}: {e}", index + 1))?;
+        }
         if !wait_exit(&mut vm, limit(Duration::from_secs(120))) {
             return Err(format!(
                 "scenario {name} boot {}: VM did not power off within 120 s of {}; see {}",

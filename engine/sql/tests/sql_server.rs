@@ -440,3 +440,111 @@ fn accounts_and_grants_are_enforced_and_survive_restart() {
     denied(port, "app", "newpw", "SHUTDOWN", "ERROR 1227 (42000)");
     stop(server, database);
 }
+
+const ADMIN_SCRIPT: &str = r#"
+import sys
+import pymysql
+
+port = int(sys.argv[1])
+def connect(user, password):
+    return pymysql.connect(host="127.0.0.1", port=port, user=user,
+                           password=password, connect_timeout=30, autocommit=True)
+
+victim = connect("root", "rootpw")
+with victim.cursor() as c:
+    c.execute("SELECT CONNECTION_ID()")
+    victim_id = c.fetchone()[0]
+app = connect("app", "apppw")
+with app.cursor() as c:
+    try:
+        c.execute("KILL %d" % victim_id)
+        raise AssertionError("app killed root's connection")
+    except pymysql.err.OperationalError as error:
+        assert error.args[0] == 1095, error
+    try:
+        c.execute("KILL 999999")
+        raise AssertionError("unknown thread killed")
+    except pymysql.err.OperationalError as error:
+        assert error.args[0] == 1094, error
+    # Without PROCESS, a user sees only their own connections.
+    c.execute("SHOW PROCESSLIST")
+    assert {row[1] for row in c.fetchall()} == {"app"}
+admin = connect("root", "rootpw")
+with admin.cursor() as c:
+    c.execute("SHOW FULL PROCESSLIST")
+    rows = c.fetchall()
+    assert len(rows[0]) == 8, rows
+    ids = {row[0] for row in rows}
+    assert victim_id in ids, rows
+    mine = [row for row in rows if row[7] == "SHOW FULL PROCESSLIST"]
+    assert len(mine) == 1 and mine[0][1] == "root" and mine[0][4] == "Query", rows
+    c.execute("KILL %d" % victim_id)
+    c.execute("SHOW STATUS LIKE 'Threads_connected'")
+    assert c.fetchall()[0][0] == "Threads_connected"
+try:
+    with victim.cursor() as c:
+        c.execute("SELECT 1")
+    raise AssertionError("killed connection still answers")
+except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
+    pass
+print("admin ok")
+"#;
+
+// SAVEPOINT / ROLLBACK TO / RELEASE in SQL, KILL and SHOW PROCESSLIST with
+// their privileges, SHOW STATUS.
+#[test]
+fn savepoints_kill_and_processlist() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, database) = start(dir.path(), true);
+    let port = server.local_addr().port();
+    mysql_ok(
+        port,
+        "CREATE DATABASE s; CREATE TABLE s.t (id INT PRIMARY KEY); \
+         CREATE USER app IDENTIFIED BY 'apppw'; GRANT ALL ON s.* TO app",
+    );
+    assert_eq!(
+        mysql_ok(
+            port,
+            "BEGIN; INSERT INTO s.t VALUES (1); SAVEPOINT a; INSERT INTO s.t VALUES (2); \
+             SAVEPOINT b; INSERT INTO s.t VALUES (3); ROLLBACK TO SAVEPOINT a; \
+             INSERT INTO s.t VALUES (4); ROLLBACK TO a; INSERT INTO s.t VALUES (5); COMMIT; \
+             SELECT id FROM s.t ORDER BY id"
+        ),
+        "1\n5\n"
+    );
+    for (sql, expected) in [
+        (
+            "BEGIN; SAVEPOINT a; SAVEPOINT b; ROLLBACK TO a; ROLLBACK TO b",
+            "ERROR 1305 (42000)",
+        ),
+        (
+            "BEGIN; SAVEPOINT a; RELEASE SAVEPOINT a; ROLLBACK TO a",
+            "ERROR 1305 (42000)",
+        ),
+        (
+            "BEGIN; SAVEPOINT a; COMMIT; ROLLBACK TO a",
+            "ERROR 1305 (42000)",
+        ),
+    ] {
+        let output = mysql(port, sql);
+        assert!(!output.status.success(), "{sql} succeeded");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expected), "{sql}: {stderr}");
+    }
+    let python = "/usr/bin/python3";
+    if Command::new(python)
+        .args(["-c", "import pymysql"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let output = Command::new(python)
+            .args(["-c", ADMIN_SCRIPT, &port.to_string()])
+            .output()
+            .expect("python runs");
+        assert!(output.status.success(), "admin: {}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), "admin ok\n");
+    } else {
+        eprintln!("SKIPPED KILL/PROCESSLIST part: {python} cannot import pymysql");
+    }
+    stop(server, database);
+}

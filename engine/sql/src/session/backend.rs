@@ -47,12 +47,13 @@ impl Backend for FloeBackend {
             .login(&context.user, &context.host)
             .map_or_else(|| context.host.clone(), |(_, host)| host);
         session.set_account_host(&host);
+        session.set_processes(context.processes.clone());
         if let Some(database) = context.database.as_deref().filter(|d| !d.is_empty()) {
             session
                 .use_database(database)
                 .map_err(|e| e.to_sql_error())?;
         }
-        Ok(Box::new(ServerSession { session, context }))
+        Ok(Box::new(ServerSession { session }))
     }
 }
 
@@ -65,7 +66,6 @@ pub struct PreparedSql {
 
 struct ServerSession {
     session: SqlSession,
-    context: SessionContext,
 }
 
 /// A parameter as SQL literal text.
@@ -198,6 +198,10 @@ impl Session for ServerSession {
             .ok_or(StatementError::NoDatabaseSelected)
             .map_err(|e| e.to_sql_error())?
             .to_string();
+        self.session.refresh_grants();
+        self.session
+            .authorize_read(&schema, &crate::session::normalize_name(table))
+            .map_err(|e| e.to_sql_error())?;
         let meta = self.session.db.table(&schema, table).ok_or_else(|| {
             StatementError::NoSuchTable {
                 schema: schema.clone(),
@@ -233,6 +237,9 @@ impl Session for ServerSession {
     }
 
     fn may_kill_other_users(&self) -> bool {
-        self.context.user == "root"
+        self.session
+            .current_grants()
+            .global
+            .contains(crate::acl::Privileges::SUPER)
     }
 }

@@ -50,6 +50,7 @@ pub struct Database {
     accounts: Mutex<()>,
     /// What SHUTDOWN calls: the hosting process's orderly stop.
     shutdown_hook: Mutex<Option<ShutdownHook>>,
+    started: std::time::Instant,
 }
 
 /// Asks the hosting process to stop (SQL `SHUTDOWN`).
@@ -71,6 +72,7 @@ impl Database {
             acl_version: AtomicU64::new(0),
             accounts: Mutex::new(()),
             shutdown_hook: Mutex::new(None),
+            started: std::time::Instant::now(),
         };
         let mut tables = HashMap::new();
         for schema in database
@@ -110,6 +112,11 @@ impl Database {
 
     pub(crate) fn accounts_lock(&self) -> MutexGuard<'_, ()> {
         self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Seconds since open (SHOW STATUS' Uptime).
+    pub fn uptime_s(&self) -> u64 {
+        self.started.elapsed().as_secs()
     }
 
     /// Where SQL `SHUTDOWN` leads (set by whoever hosts the server).

@@ -13,6 +13,7 @@
 //! first. Tables a transaction touches are held (metadata lock) until it
 //! ends, so DROP TABLE waits for it.
 
+mod admin;
 pub mod backend;
 pub mod database;
 pub mod error;
@@ -98,6 +99,11 @@ pub struct SqlSession {
     /// Tables the running statement targets, already checked for its
     /// privilege; every other table it names needs SELECT.
     authorized: Vec<(String, String)>,
+    /// SAVEPOINTs of the open transaction.
+    savepoints: admin::Savepoints,
+    /// The server's connections (KILL, SHOW PROCESSLIST); None when the
+    /// session is not served over the wire.
+    processes: Option<floe_server::Processes>,
 }
 
 /// A statement's outcome for the OK packet.
@@ -292,7 +298,14 @@ impl SqlSession {
             account_host: "%".to_string(),
             grants: None,
             authorized: Vec::new(),
+            savepoints: Vec::new(),
+            processes: None,
         }
+    }
+
+    /// The server's connection registry, for KILL and SHOW PROCESSLIST.
+    pub fn set_processes(&mut self, processes: floe_server::Processes) {
+        self.processes = Some(processes);
     }
 
     pub fn current_database(&self) -> Option<&str> {
@@ -408,6 +421,27 @@ impl SqlSession {
                 self.rollback_open()?;
                 Done::default()
             }
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => {
+                self.rollback_to_savepoint(&name.value)?;
+                Done::default()
+            }
+            Statement::Savepoint { name } => {
+                self.savepoint(&name.value)?;
+                Done::default()
+            }
+            Statement::ReleaseSavepoint { name } => {
+                self.release_savepoint(&name.value)?;
+                Done::default()
+            }
+            Statement::Kill { modifier, id } => {
+                self.kill(*modifier, *id)?;
+                Done::default()
+            }
+            Statement::ShowProcessList { full } => return self.show_processlist(*full, sink),
+            Statement::ShowStatus { filter, .. } => return self.show_status(filter.as_ref(), sink),
             Statement::CreateDatabase {
                 db_name,
                 if_not_exists,
@@ -631,6 +665,7 @@ impl SqlSession {
 
     fn end_transaction(&mut self, commit: bool) -> Result<()> {
         self.explicit = false;
+        self.savepoints.clear();
         let outcome = match self.trx.take() {
             Some(trx) if commit => trx.commit(),
             Some(trx) => trx.rollback(),
@@ -697,6 +732,7 @@ impl SqlSession {
                     let _ = trx.rollback().map_err(|e| log::error!("rollback: {e}"));
                     self.release_tables();
                     self.explicit = false;
+                    self.savepoints.clear();
                 } else {
                     if let Err(e) = trx.rollback_to(savepoint) {
                         log::error!("rolling back a failed statement: {e}");

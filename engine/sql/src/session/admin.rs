@@ -1,0 +1,191 @@
+//! Statements about the session and the server rather than data:
+//! SAVEPOINT / ROLLBACK TO / RELEASE SAVEPOINT, KILL, SHOW PROCESSLIST and
+//! SHOW STATUS.
+//!
+//! Savepoints name points in the open transaction's undo (the storage
+//! engine's `Savepoint`); ROLLBACK TO undoes the changes made since and
+//! keeps the savepoint and the locks, as InnoDB does; savepoints set after
+//! it are forgotten. Outside an explicit transaction (autocommit) a
+//! SAVEPOINT is accepted and forgotten with the statement's transaction,
+//! as in MySQL. KILL and SHOW PROCESSLIST go through the server's
+//! connection registry; killing another user's connection needs SUPER.
+//! SHOW STATUS reports the counters Floe keeps (MySQL has hundreds; tools
+//! read the few below).
+
+use floe_server::{KillRequester, KillScope};
+
+use super::*;
+use crate::acl::Privileges;
+
+/// Savepoints of the open transaction, oldest first.
+pub(super) type Savepoints = Vec<(String, floe_storage::trx::Savepoint)>;
+
+fn no_savepoint(name: &str) -> StatementError {
+    StatementError::Server(floe_server::SqlError {
+        code: 1305,
+        sql_state: *b"42000",
+        message: format!("SAVEPOINT {name} does not exist"),
+    })
+}
+
+impl SqlSession {
+    pub(super) fn savepoint(&mut self, name: &str) -> Result<()> {
+        if !self.explicit && self.autocommit {
+            return Ok(());
+        }
+        if self.trx.is_none() {
+            self.begin(self.trx_read_only);
+        }
+        let Some(trx) = &self.trx else {
+            return Ok(());
+        };
+        let point = trx.savepoint();
+        // A savepoint of the same name moves (MySQL deletes the old one).
+        self.savepoints
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.savepoints.push((name.to_string(), point));
+        Ok(())
+    }
+
+    pub(super) fn rollback_to_savepoint(&mut self, name: &str) -> Result<()> {
+        let position = self
+            .savepoints
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+            .ok_or_else(|| no_savepoint(name))?;
+        let point = self.savepoints[position].1;
+        self.savepoints.truncate(position + 1);
+        if let Some(trx) = &mut self.trx {
+            trx.rollback_to(point).map_err(error::trx_error)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn release_savepoint(&mut self, name: &str) -> Result<()> {
+        let position = self
+            .savepoints
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+            .ok_or_else(|| no_savepoint(name))?;
+        self.savepoints.truncate(position);
+        Ok(())
+    }
+
+    pub(super) fn kill(&mut self, modifier: Option<ast::KillType>, id: u64) -> Result<()> {
+        let processes = self.processes.clone().ok_or_else(|| {
+            StatementError::Unsupported("KILL: this session is not served by a server".into())
+        })?;
+        let scope = match modifier {
+            Some(ast::KillType::Query) => KillScope::Query,
+            None | Some(ast::KillType::Connection) => KillScope::Connection,
+            Some(other) => return Err(StatementError::Unsupported(format!("KILL {other}"))),
+        };
+        let target = u32::try_from(id).map_err(|_| {
+            StatementError::Server(floe_server::SqlError {
+                code: 1094,
+                sql_state: *b"HY000",
+                message: format!("Unknown thread id: {id}"),
+            })
+        })?;
+        let may_kill_other_users = self.require_global(Privileges::SUPER).is_ok();
+        processes.kill(
+            KillRequester {
+                connection_id: self.connection_id,
+                user: &self.user,
+                may_kill_other_users,
+            },
+            target,
+            scope,
+        )?;
+        // KILL of one's own connection: MySQL answers with 1317 at once.
+        self.interrupt.check()?;
+        Ok(())
+    }
+
+    pub(super) fn show_processlist(&mut self, full: bool, sink: &mut dyn ResultSink) -> Result<()> {
+        let processes = self.processes.clone().ok_or_else(|| {
+            StatementError::Unsupported(
+                "SHOW PROCESSLIST: this session is not served by a server".into(),
+            )
+        })?;
+        let everyone = self.require_global(Privileges::PROCESS).is_ok();
+        let text = SqlType::Text {
+            collation: Collation::Utf8mb4_0900AiCi,
+        };
+        let number = SqlType::Int {
+            width: IntWidth::Big,
+            unsigned: true,
+        };
+        let string = |s: String| Value::string(&s);
+        let names = [
+            "Id", "User", "Host", "db", "Command", "Time", "State", "Info",
+        ];
+        let types: Vec<SqlType> = names
+            .iter()
+            .map(|n| match *n {
+                "Id" | "Time" => number,
+                _ => text,
+            })
+            .collect();
+        let columns: Vec<Column> = names
+            .iter()
+            .zip(&types)
+            .map(|(name, sql_type)| column_definition(sql_type, true, name))
+            .collect();
+        send_columns(sink, &columns)?;
+        for p in processes.list() {
+            if !(everyone || p.user == self.user) {
+                continue;
+            }
+            let info = p.info.map(|text| {
+                if full {
+                    text
+                } else {
+                    text.chars().take(100).collect()
+                }
+            });
+            let values = vec![
+                Value::UInt(u64::from(p.id)),
+                string(p.user),
+                string(p.host),
+                p.database.map_or(Value::Null, string),
+                string(p.command.to_string()),
+                Value::UInt(p.time_s),
+                string(String::new()),
+                info.map_or(Value::Null, string),
+            ];
+            emit_row(sink, values, &types)?;
+        }
+        sink.done(&Summary {
+            status: self.status_flags(),
+            ..Summary::default()
+        })?;
+        Ok(())
+    }
+
+    pub(super) fn show_status(
+        &mut self,
+        filter: Option<&ast::ShowStatementFilter>,
+        sink: &mut dyn ResultSink,
+    ) -> Result<()> {
+        let pattern = match filter {
+            Some(ast::ShowStatementFilter::Like(p)) => Some(p.clone()),
+            None => None,
+            Some(other) => return Err(StatementError::Unsupported(other.to_string())),
+        };
+        let stats = self.db.trx_system().stats();
+        let threads = self.processes.as_ref().map_or(1, |p| p.list().len());
+        let figures: Vec<(&str, String)> = vec![
+            ("Innodb_history_list_length", stats.history_len.to_string()),
+            ("Innodb_trx_active", stats.active.to_string()),
+            ("Threads_connected", threads.to_string()),
+            ("Uptime", self.db.uptime_s().to_string()),
+        ];
+        let rows = figures
+            .into_iter()
+            .filter(|(name, _)| pattern.as_deref().is_none_or(|p| like_ci(name, p)))
+            .map(|(name, value)| vec![name.to_string(), value])
+            .collect();
+        self.text_rows(sink, &["Variable_name", "Value"], rows)
+    }
+}
