@@ -236,6 +236,16 @@ impl Tokens {
         Ok(UserName { user: first, host })
     }
 
+    /// `user [, user]...`
+    fn user_names(&mut self) -> Result<Vec<UserName>> {
+        let mut users = vec![self.user_name()?];
+        while matches!(self.peek(), Some(Token::Comma)) {
+            self.at += 1;
+            users.push(self.user_name()?);
+        }
+        Ok(users)
+    }
+
     fn auth(&mut self) -> Result<Option<Auth>> {
         if !self.keyword("IDENTIFIED") {
             return Ok(None);
@@ -345,11 +355,7 @@ impl Tokens {
             }
         };
         self.expect_keyword(if revoke { "FROM" } else { "TO" })?;
-        let mut users = vec![self.user_name()?];
-        while matches!(self.peek(), Some(Token::Comma)) {
-            self.at += 1;
-            users.push(self.user_name()?);
-        }
+        let users = self.user_names()?;
         if !revoke && self.keyword("WITH") {
             self.expect_keyword("GRANT")?;
             self.expect_keyword("OPTION")?;
@@ -420,12 +426,10 @@ pub fn parse_account_statement(sql: &str) -> Result<Option<AccountStatement>> {
             return Ok(None);
         }
         let if_exists = t.if_exists(false)?;
-        let mut users = vec![t.user_name()?];
-        while matches!(t.peek(), Some(Token::Comma)) {
-            t.at += 1;
-            users.push(t.user_name()?);
+        AccountStatement::DropUser {
+            if_exists,
+            users: t.user_names()?,
         }
-        AccountStatement::DropUser { if_exists, users }
     } else if t.keyword("ALTER") {
         if !t.keyword("USER") {
             return Ok(None);
