@@ -35,7 +35,10 @@ const _: () = assert!(HUGE_FRAME_BYTES.is_multiple_of(DMA_ALIGN_BYTES));
 /// An owned, aligned, zero-initialised byte buffer for device I/O.
 pub struct DmaBuffer {
     base: NonNull<u8>,
+    /// The bytes in use: what device I/O moves (`set_len` may lower it).
     len_bytes: usize,
+    /// The bytes allocated.
+    capacity_bytes: usize,
     backing: Backing,
 }
 
@@ -75,6 +78,7 @@ impl DmaBuffer {
         Self {
             base,
             len_bytes,
+            capacity_bytes: len_bytes,
             backing: Backing::Heap,
         }
     }
@@ -88,6 +92,28 @@ impl DmaBuffer {
 
     pub fn len_bytes(&self) -> usize {
         self.len_bytes
+    }
+
+    /// The bytes allocated; `len_bytes` is at most this.
+    pub fn capacity_bytes(&self) -> usize {
+        self.capacity_bytes
+    }
+
+    /// Uses the first `len_bytes` of the allocation from now on (I/O moves
+    /// exactly `len_bytes`), so one registered buffer serves transfers of
+    /// any size up to its capacity. `len_bytes` must be a non-zero
+    /// multiple of [`DMA_ALIGN_BYTES`] no larger than the capacity; the
+    /// bytes past it keep their contents.
+    pub fn set_len(&mut self, len_bytes: usize) {
+        assert!(
+            len_bytes > 0
+                && len_bytes.is_multiple_of(DMA_ALIGN_BYTES)
+                && len_bytes <= self.capacity_bytes,
+            "DMA buffer length {len_bytes}: must be a non-zero multiple of {DMA_ALIGN_BYTES} \
+             up to the capacity {}",
+            self.capacity_bytes
+        );
+        self.len_bytes = len_bytes;
     }
 
     /// The address a device uses for this buffer (identity-mapped).
@@ -121,7 +147,7 @@ impl Drop for DmaBuffer {
             Backing::Heap => {
                 // SAFETY: `base` came from `alloc_zeroed` with exactly this
                 // layout and is freed once, here.
-                unsafe { alloc::dealloc(self.base.as_ptr(), Self::layout(self.len_bytes)) }
+                unsafe { alloc::dealloc(self.base.as_ptr(), Self::layout(self.capacity_bytes)) }
             }
             // Dropping the Arc (after this body) unmaps with the last owner.
             Backing::Arena { .. } => {}
@@ -450,6 +476,7 @@ impl DmaArena {
         Ok(DmaBuffer {
             base,
             len_bytes,
+            capacity_bytes: len_bytes,
             backing: Backing::Arena {
                 _mapping: Arc::clone(&self.mapping),
             },
@@ -496,6 +523,31 @@ fn round_up(value: usize, multiple: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A buffer shortened with set_len moves only its prefix, keeps its
+    // capacity, grows back, and is freed with the layout it was made with.
+    #[test]
+    fn set_len_uses_a_prefix_of_the_allocation() {
+        for from_arena in [false, true] {
+            let mut arena = DmaArena::new(4 * DMA_ALIGN_BYTES, HugePages::Never).expect("arena");
+            let mut buffer = if from_arena {
+                arena.alloc(4 * DMA_ALIGN_BYTES).expect("carved")
+            } else {
+                DmaBuffer::new(4 * DMA_ALIGN_BYTES)
+            };
+            buffer.as_mut_slice().fill(7);
+            buffer.set_len(DMA_ALIGN_BYTES);
+            assert_eq!(buffer.len_bytes(), DMA_ALIGN_BYTES);
+            assert_eq!(buffer.as_slice().len(), DMA_ALIGN_BYTES);
+            assert_eq!(buffer.capacity_bytes(), 4 * DMA_ALIGN_BYTES);
+            buffer.set_len(4 * DMA_ALIGN_BYTES);
+            assert!(buffer.as_slice().iter().all(|b| *b == 7));
+            let too_long = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                buffer.set_len(5 * DMA_ALIGN_BYTES)
+            }));
+            assert!(too_long.is_err());
+        }
+    }
 
     /// A buffer is aligned, zeroed, writable and reports its IOVA.
     #[test]

@@ -33,6 +33,14 @@ use crate::util::counter::Counter;
 
 const TABLE_SHARDS: usize = 64;
 
+/// Page-sized buffers carved for reads and home writes (more are made on
+/// the heap if ever short).
+const SPARE_BUFFERS: usize = 16;
+
+/// Flush batch buffers carved, each the doublewrite area's size: the page
+/// cleaner and one foreground flush at once.
+const BATCH_BUFFERS: usize = 2;
+
 /// Hashes a `PageId` (two u32 writes) with one multiply: the page table is
 /// looked up on every page access, and SipHash cost more than the lookup.
 /// Page ids are not attacker-chosen, so no keyed hash is needed.
@@ -193,10 +201,18 @@ impl BufferPool {
             "a buffer pool needs at least 8 pages, got {pool_pages}"
         );
         let memory = |source| BufError::Memory { pool_pages, source };
-        let mut arena =
-            DmaArena::new(pool_pages * PAGE_BYTES, config.huge_pages).map_err(memory)?;
+        // One arena for the frames and the buffers writes go through, so a
+        // device that registers arenas (the NVMe driver's IOMMU mappings)
+        // maps none of them per request.
+        let io_pages = SPARE_BUFFERS + BATCH_BUFFERS * DOUBLEWRITE_SLOTS;
+        let mut arena = DmaArena::new((pool_pages + io_pages) * PAGE_BYTES, config.huge_pages)
+            .map_err(memory)?;
         let huge_pages = arena.is_huge();
         let buffers = arena.carve(PAGE_BYTES, pool_pages).map_err(memory)?;
+        let spares = arena.carve(PAGE_BYTES, SPARE_BUFFERS).map_err(memory)?;
+        let batches = arena
+            .carve(DOUBLEWRITE_SLOTS * PAGE_BYTES, BATCH_BUFFERS)
+            .map_err(memory)?;
         let frames: Box<[Frame]> = buffers
             .into_iter()
             .map(|page| Frame {
@@ -225,8 +241,8 @@ impl BufferPool {
             clock,
             huge_pages,
             counters: Counters::default(),
-            spare_buffers: Mutex::new(Vec::new()),
-            batch_buffers: Mutex::new(Vec::new()),
+            spare_buffers: Mutex::new(spares),
+            batch_buffers: Mutex::new(batches),
             frames,
         })
     }
@@ -716,14 +732,18 @@ impl BufferPool {
         let frames = &frames[..frames.len().min(DOUBLEWRITE_SLOTS)];
         let mut claimed: Vec<Claimed> = Vec::with_capacity(frames.len());
         let batch_bytes = frames.len() * PAGE_BYTES;
+        // Any cached buffer large enough serves (set_len): those carved at
+        // start-up sit in the registered arena, so the device needs no
+        // mapping per flush.
         let cached = {
             let mut cache = self.batch_buffers.lock();
             cache
                 .iter()
-                .position(|b| b.len_bytes() == batch_bytes)
+                .position(|b| b.capacity_bytes() >= batch_bytes)
                 .map(|i| cache.swap_remove(i))
         };
         let mut batch = cached.unwrap_or_else(|| DmaBuffer::new(batch_bytes));
+        batch.set_len(batch_bytes);
         for &frame in frames {
             let state = &self.frames[frame];
             if state.flushing.swap(true, Ordering::AcqRel) {
@@ -768,9 +788,12 @@ impl BufferPool {
             &claimed.iter().map(|c| (c.id, c.newest)).collect::<Vec<_>>(),
             batch,
         );
-        if let Err(e) = result {
-            release(&claimed);
-            return Err(e);
+        match result {
+            Ok(batch) => self.batch_buffers.lock().push(batch),
+            Err(e) => {
+                release(&claimed);
+                return Err(e);
+            }
         }
         {
             let mut flush_list = self.flush_list.lock();

@@ -152,7 +152,7 @@ impl LogWriter {
             files: Mutex::new(Files {
                 open,
                 next_file_no,
-                io_buffer: None,
+                io_buffer: Self::registered_io_buffer(&config),
                 spare: Vec::with_capacity(config.buffer_limit_bytes + LOG_BLOCK_BYTES),
             }),
             durable_lsn: AtomicU64::new(start_lsn.0),
@@ -328,6 +328,23 @@ impl LogWriter {
         }
     }
 
+    /// The buffer redo writes go through, from a DMA arena of its own so a
+    /// device that registers arenas maps it once, not per write. None (a
+    /// heap buffer per write, as before) if the arena cannot be made.
+    fn registered_io_buffer(config: &LogConfig) -> Option<DmaBuffer> {
+        let bytes = (config.buffer_limit_bytes + LOG_BLOCK_BYTES)
+            .next_multiple_of(floe_rt::DMA_ALIGN_BYTES);
+        match floe_rt::DmaArena::new(bytes, floe_rt::HugePages::Never)
+            .and_then(|mut arena| arena.alloc(bytes))
+        {
+            Ok(buffer) => Some(buffer),
+            Err(e) => {
+                log::warn!("redo: no DMA arena for writes ({e}); each write allocates its buffer");
+                None
+            }
+        }
+    }
+
     /// Writes `files.spare` (sealed blocks from `first_block_no`) and flushes.
     fn write_blocks(&self, files: &mut Files, first_block_no: u64) -> Result<(), RedoError> {
         let total_blocks = (files.spare.len() / LOG_BLOCK_BYTES) as u64;
@@ -342,9 +359,17 @@ impl LogWriter {
             let offset_bytes = file.header.offset_bytes(block_no);
             let byte_count = count as usize * LOG_BLOCK_BYTES;
             let source_start = done_blocks as usize * LOG_BLOCK_BYTES;
-            let mut io = match files.io_buffer.take() {
-                Some(io) if io.len_bytes() == byte_count => io,
-                _ => DmaBuffer::new(byte_count),
+            // The arena buffer when the write fits (always, but for a
+            // buffer limit changed under us); a heap one otherwise.
+            let mut io = match files
+                .io_buffer
+                .take_if(|io| io.capacity_bytes() >= byte_count)
+            {
+                Some(mut io) => {
+                    io.set_len(byte_count);
+                    io
+                }
+                None => DmaBuffer::new(byte_count),
             };
             io.as_mut_slice()
                 .copy_from_slice(&files.spare[source_start..source_start + byte_count]);
@@ -354,7 +379,9 @@ impl LogWriter {
                 .queue
                 .write(offset_bytes / file.block_bytes, io)
                 .map_err(|source| RedoError::Device { file: name, source })?;
-            files.io_buffer = Some(io);
+            if files.io_buffer.is_none() {
+                files.io_buffer = Some(io);
+            }
             if !touched.contains(&index) {
                 touched.push(index);
             }
