@@ -672,7 +672,13 @@ impl Trx {
         let mut lsn = None;
         if let Some((slot, log)) = self.undo.take() {
             let mut mtr = Mtr::start(sys.engine.pool(), sys.engine.log());
-            let step = if commit {
+            // A log of inserts only is not needed once committed (as
+            // InnoDB's insert undo): readers never read it (an insert's
+            // roll pointer says "no older version" by itself) and purge
+            // has nothing to remove, so it is freed in the commit's mtr
+            // instead of joining the history.
+            let inserts_only = self.undo_ptrs.iter().all(|ptr| undo::is_insert(*ptr));
+            let step = if commit && !inserts_only {
                 sys.rseg.commit_log(&mut mtr, slot, &log)
             } else {
                 sys.rseg.discard_log(&mut mtr, slot, &log)
