@@ -1,6 +1,331 @@
-//! DDL: CREATE TABLE, DROP DATABASE / TABLE, column types.
+//! DDL: CREATE TABLE, DROP DATABASE / TABLE, CREATE / DROP INDEX, column
+//! types.
+//!
+//! Index DDL is blocking, as MySQL's `ALGORITHM=COPY, LOCK=EXCLUSIVE`:
+//! `Database::alter_table` takes the table's exclusive metadata lock (new
+//! statements on the table wait, open transactions that hold it are waited
+//! for up to `innodb_lock_wait_timeout`). CREATE INDEX then reads every
+//! clustered record (all writers have ended, so the newest version is
+//! committed), skips the delete-marked ones, and inserts one entry per row
+//! into a new tree; only then is the dictionary record replaced. A crash
+//! before that leaves the table as it was (the new tree's pages leak), so a
+//! half-built index never survives as if complete.
+//!
+//! Knowingly different from MySQL: a transaction whose read view is older
+//! than the index and reads through it misses row versions the index never
+//! had (MySQL refuses such reads with ER_TABLE_DEF_CHANGED).
 
 use super::*;
+
+use floe_storage::dict::{IndexDef, TableDef};
+use floe_storage::fsp;
+use floe_storage::mtr::Mtr;
+use floe_storage::row::{ClusteredRecord, SecEntry};
+use floe_storage::srv::{Engine, SYSTEM_SPACE};
+use std::ops::Bound;
+
+use super::database::Altered;
+
+fn storage_error(e: impl std::fmt::Display) -> StatementError {
+    StatementError::Storage(e.to_string())
+}
+
+fn server_error(code: u16, sql_state: &[u8; 5], message: String) -> StatementError {
+    StatementError::Server(floe_server::SqlError {
+        code,
+        sql_state: *sql_state,
+        message,
+    })
+}
+
+/// Column names of an index definition, as written.
+pub(super) fn index_column_names(list: &[ast::IndexColumn]) -> Result<Vec<String>> {
+    list.iter()
+        .map(|c| match &c.column.expr {
+            ast::Expr::Identifier(i) => Ok(i.value.clone()),
+            ast::Expr::CompoundIdentifier(parts) => {
+                Ok(parts.last().map(|i| i.value.clone()).unwrap_or_default())
+            }
+            other => Err(StatementError::Unsupported(format!(
+                "index key part {other}"
+            ))),
+        })
+        .collect()
+}
+
+/// An empty tree for a new index, with a fresh index id.
+pub(super) fn create_tree(engine: &Engine) -> Result<Tree> {
+    let mut mtr = Mtr::start(engine.pool(), engine.log());
+    let index_id = fsp::allocate_index_id(&mut mtr, SYSTEM_SPACE).map_err(storage_error)?;
+    let tree = Tree::create(&mut mtr, SYSTEM_SPACE, index_id).map_err(storage_error)?;
+    mtr.commit().map_err(storage_error)?;
+    Ok(tree)
+}
+
+/// The smallest byte string above every string that starts with `key`.
+fn prefix_successor(key: &[u8]) -> Bound<Vec<u8>> {
+    let mut out = key.to_vec();
+    while let Some(last) = out.pop() {
+        if last < 0xFF {
+            out.push(last + 1);
+            return Bound::Excluded(out);
+        }
+    }
+    Bound::Unbounded
+}
+
+/// Fills `tree` with one entry per live row of `meta` for an index on
+/// `columns`; a second row with a unique key that has no NULL is 1062.
+/// The caller holds the table exclusively, so every clustered record's
+/// newest version is committed.
+fn fill_secondary(
+    engine: &Engine,
+    meta: &TableMeta,
+    tree: &Tree,
+    index_name: &str,
+    columns: &[usize],
+    unique: bool,
+) -> Result<u64> {
+    let key_columns = columns
+        .iter()
+        .map(|&c| meta.types.get(c).and_then(KeyColumn::for_type))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| StatementError::Unsupported(format!("an index on {index_name}")))?;
+    let env = engine.env();
+    let clustered = meta.table.clustered;
+    let mut cursor = clustered.scan(env, Bound::Unbounded, Bound::Unbounded, Direction::Forward);
+    let mut rows = 0u64;
+    let mut seckey = Vec::new();
+    while let Some((pk, payload)) = cursor.next().map_err(storage_error)? {
+        let record = ClusteredRecord::parse(&payload, clustered.index_id).map_err(storage_error)?;
+        if record.deleted {
+            continue;
+        }
+        let values = row::decode(record.row, &meta.types).map_err(storage_error)?;
+        let key_values: Vec<Value> = columns
+            .iter()
+            .map(|&c| values.get(c).cloned().unwrap_or(Value::Null))
+            .collect();
+        seckey.clear();
+        encode_key(&key_values, &key_columns, &mut seckey)?;
+        if unique && !key_values.iter().any(Value::is_null) {
+            let mut probe = tree.scan(
+                env,
+                Bound::Included(seckey.clone()),
+                prefix_successor(&seckey),
+                Direction::Forward,
+            );
+            if probe.next().map_err(storage_error)?.is_some() {
+                let entry = key_values
+                    .iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join("-");
+                return Err(StatementError::Duplicate {
+                    entry,
+                    key: format!("{}.{index_name}", meta.name),
+                });
+            }
+        }
+        let mut entry_key = Vec::with_capacity(seckey.len() + pk.len());
+        entry_key.extend_from_slice(&seckey);
+        entry_key.extend_from_slice(&pk);
+        let entry = SecEntry {
+            deleted: false,
+            trx_id: record.trx_id,
+            pk: &pk,
+        };
+        tree.insert(env, &entry_key, &entry.encode())
+            .map_err(storage_error)?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// A new secondary index on `meta`: its tree built from the table's rows
+/// and the definition that names it.
+pub(super) fn add_index(
+    engine: &Engine,
+    meta: &TableMeta,
+    name: &str,
+    kind: IndexKind,
+    columns: &[u16],
+) -> Result<Altered> {
+    let tree = create_tree(engine)?;
+    let positions: Vec<usize> = columns.iter().map(|&c| usize::from(c)).collect();
+    if let Err(e) = fill_secondary(
+        engine,
+        meta,
+        &tree,
+        name,
+        &positions,
+        kind == IndexKind::Unique,
+    ) {
+        if let Err(free) = tree.free_pages(engine.env()) {
+            log::warn!("freeing index {name} of a failed CREATE INDEX: {free}");
+        }
+        return Err(e);
+    }
+    let mut def: TableDef = meta.def.clone();
+    def.indexes.push(IndexDef {
+        name: name.to_string(),
+        index_id: tree.index_id,
+        root: tree.root.page,
+        kind,
+        columns: columns.to_vec(),
+    });
+    Ok(Altered {
+        def,
+        new_trees: vec![tree],
+        old_trees: Vec::new(),
+        reset_auto_increment: false,
+    })
+}
+
+impl SqlSession {
+    /// Checks a new index of `meta` named `name` on `names`; returns its
+    /// column positions. MySQL's errors: 1061 duplicate name, 1072 no such
+    /// column.
+    pub(super) fn new_index_columns(
+        meta: &TableMeta,
+        name: &str,
+        names: &[String],
+    ) -> Result<Vec<u16>> {
+        if meta
+            .indexes
+            .iter()
+            .any(|i| i.name.eq_ignore_ascii_case(name))
+        {
+            return Err(server_error(
+                1061,
+                b"42000",
+                format!("Duplicate key name '{name}'"),
+            ));
+        }
+        let mut positions = Vec::with_capacity(names.len());
+        for column in names {
+            let position = meta
+                .column_index(column)
+                .ok_or_else(|| StatementError::KeyColumn(column.clone()))?;
+            let sql_type = &meta.columns[position].sql_type;
+            if KeyColumn::for_type(sql_type).is_none() {
+                return Err(StatementError::Unsupported(format!("an index on {column}")));
+            }
+            positions.push(u16::try_from(position).map_err(storage_error)?);
+        }
+        if positions.is_empty() {
+            return Err(parse_error("an index needs a column"));
+        }
+        Ok(positions)
+    }
+
+    /// CREATE [UNIQUE] INDEX name ON table (columns).
+    pub(super) fn create_index(&mut self, create: &ast::CreateIndex) -> Result<Done> {
+        let (schema, table) = self.schema_and_table(&create.table_name)?;
+        let names = index_column_names(&create.columns)?;
+        let index_name = match &create.name {
+            Some(n) => ident_name(n)?.last().cloned().unwrap_or_default(),
+            None => return Err(parse_error("CREATE INDEX needs a name")),
+        };
+        if create.predicate.is_some() || !create.include.is_empty() {
+            return Err(StatementError::Unsupported(
+                "partial or covering index".into(),
+            ));
+        }
+        let kind = if create.unique {
+            IndexKind::Unique
+        } else {
+            IndexKind::NonUnique
+        };
+        let if_not_exists = create.if_not_exists;
+        let mut exists = false;
+        let outcome =
+            self.db
+                .alter_table(&schema, &table, self.lock_wait_timeout, |engine, meta| {
+                    if if_not_exists
+                        && meta
+                            .indexes
+                            .iter()
+                            .any(|i| i.name.eq_ignore_ascii_case(&index_name))
+                    {
+                        exists = true;
+                        // Nothing changes: the same definition, no trees.
+                        return Ok(Altered {
+                            def: meta.def.clone(),
+                            new_trees: Vec::new(),
+                            old_trees: Vec::new(),
+                            reset_auto_increment: false,
+                        });
+                    }
+                    let columns = Self::new_index_columns(meta, &index_name, &names)?;
+                    add_index(engine, meta, &index_name, kind, &columns)
+                });
+        outcome?;
+        if exists {
+            self.warnings
+                .push(1061, format!("Duplicate key name '{index_name}'"));
+        }
+        Ok(Done::default())
+    }
+
+    /// The definition of `meta` without its secondary index `name`.
+    pub(super) fn without_index(meta: &TableMeta, name: &str) -> Result<Altered> {
+        let position = meta
+            .def
+            .indexes
+            .iter()
+            .position(|i| i.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                server_error(
+                    1091,
+                    b"42000",
+                    format!("Can't DROP '{name}'; check that column/key exists"),
+                )
+            })?;
+        if position == 0 {
+            return Err(StatementError::Unsupported(
+                "dropping the primary key".into(),
+            ));
+        }
+        let mut def = meta.def.clone();
+        let removed = def.indexes.remove(position);
+        // The AUTO_INCREMENT column must still lead an index (1075).
+        if let Some(auto) = meta.auto_increment_column {
+            let led = def
+                .indexes
+                .iter()
+                .any(|i| i.columns.first().map(|&c| usize::from(c)) == Some(auto));
+            if !led {
+                return Err(StatementError::AutoIncrementKey);
+            }
+        }
+        Ok(Altered {
+            def,
+            new_trees: Vec::new(),
+            old_trees: vec![removed.tree()],
+            reset_auto_increment: false,
+        })
+    }
+
+    /// DROP INDEX name ON table.
+    pub(super) fn drop_index(
+        &mut self,
+        names: &[ast::ObjectName],
+        table: Option<&ast::ObjectName>,
+    ) -> Result<Done> {
+        let table = table.ok_or_else(|| parse_error("DROP INDEX needs ON table"))?;
+        let (schema, table) = self.schema_and_table(table)?;
+        let [name] = names else {
+            return Err(parse_error("DROP INDEX takes one index"));
+        };
+        let index_name = ident_name(name)?.last().cloned().unwrap_or_default();
+        self.db
+            .alter_table(&schema, &table, self.lock_wait_timeout, |_, meta| {
+                Self::without_index(meta, &index_name)
+            })?;
+        Ok(Done::default())
+    }
+}
 
 impl SqlSession {
     // ---- DDL -----------------------------------------------------------
@@ -225,6 +550,7 @@ impl SqlSession {
         object_type: &ast::ObjectType,
         if_exists: bool,
         names: &[ast::ObjectName],
+        table: Option<&ast::ObjectName>,
     ) -> Result<Done> {
         match object_type {
             ast::ObjectType::Table => {
@@ -283,6 +609,7 @@ impl SqlSession {
                     Err(e) => Err(e),
                 }
             }
+            ast::ObjectType::Index => self.drop_index(names, table),
             other => Err(StatementError::Unsupported(format!("DROP {other}"))),
         }
     }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use floe_server::protocol::{ColumnFlags, ColumnType, StatusFlags};
 use floe_server::{Column, Interrupt, ResultSink, Summary};
-use floe_storage::btr::tree::Direction;
+use floe_storage::btr::tree::{Direction, Tree};
 use floe_storage::dict::{IndexKind, NewTable};
 use floe_storage::trx::{Isolation, LockRead, Trx};
 use sqlparser::ast::{self, Statement};
@@ -79,6 +79,10 @@ pub struct SqlSession {
     warnings: Warnings,
     interrupt: Interrupt,
     prepared: HashMap<u32, backend::PreparedSql>,
+    /// The parameters of the prepared statement being executed, and where
+    /// its placeholders are in its text (line, column), in order.
+    parameters: Vec<Value>,
+    parameter_places: Arc<Vec<(u64, u64)>>,
 }
 
 /// A statement's outcome for the OK packet.
@@ -95,9 +99,20 @@ fn parse_error(error: impl std::fmt::Display) -> StatementError {
     }
 }
 
+thread_local! {
+    static PARSES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times `parse` ran on this thread (tests prove that prepared
+/// statements execute without parsing).
+pub fn parses_on_this_thread() -> u64 {
+    PARSES.with(std::cell::Cell::get)
+}
+
 /// Parses `sql` as MySQL. `LOCK IN SHARE MODE`, which sqlparser does not
 /// know, is read as its synonym `FOR SHARE`.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    PARSES.with(|count| count.set(count.get() + 1));
     let trimmed = sql.trim_end().trim_end_matches(';').trim_end();
     let upper = trimmed.to_ascii_uppercase();
     let rewritten;
@@ -269,6 +284,8 @@ impl SqlSession {
             warnings: Warnings::default(),
             interrupt,
             prepared: HashMap::new(),
+            parameters: Vec::new(),
+            parameter_places: Arc::new(Vec::new()),
         }
     }
 
@@ -401,10 +418,15 @@ impl SqlSession {
                 object_type,
                 if_exists,
                 names,
+                table,
                 ..
             } => {
                 self.commit_open()?;
-                self.drop(object_type, *if_exists, names)?
+                self.drop(object_type, *if_exists, names, table.as_ref())?
+            }
+            Statement::CreateIndex(create) => {
+                self.commit_open()?;
+                self.create_index(create)?
             }
             Statement::Use(use_statement) => {
                 let name = match use_statement {
@@ -609,11 +631,23 @@ impl SqlSession {
         if self.held.iter().any(|t| Arc::ptr_eq(t, table)) {
             return Ok(());
         }
-        if !table.mdl.acquire() {
-            return Err(StatementError::NoSuchTable {
-                schema: table.schema.clone(),
-                table: table.name.clone(),
-            });
+        match table.mdl.acquire() {
+            crate::catalog::MdlGrant::Granted => {}
+            crate::catalog::MdlGrant::Dropped => {
+                return Err(StatementError::NoSuchTable {
+                    schema: table.schema.clone(),
+                    table: table.name.clone(),
+                })
+            }
+            // An ALTER replaced the definition this statement was bound
+            // against (MySQL's ER_TABLE_DEF_CHANGED).
+            crate::catalog::MdlGrant::Replaced => {
+                return Err(StatementError::Server(floe_server::SqlError {
+                    code: 1412,
+                    sql_state: *b"HY000",
+                    message: "Table definition has changed, please retry transaction".into(),
+                }))
+            }
         }
         self.held.push(Arc::clone(table));
         Ok(())
@@ -978,6 +1012,15 @@ impl BindEnv for SqlSession {
     }
     fn last_insert_id(&self) -> u64 {
         self.last_insert_id
+    }
+    fn parameter(&self, placeholder: &ast::ValueWithSpan) -> Result<Value> {
+        let start = placeholder.span.start;
+        self.parameter_places
+            .binary_search(&(start.line, start.column))
+            .ok()
+            .and_then(|n| self.parameters.get(n))
+            .cloned()
+            .ok_or_else(|| parse_error("'?' outside a prepared statement"))
     }
 }
 
