@@ -151,37 +151,7 @@ impl Session for ServerSession {
     }
 
     fn prepare(&mut self, statement_id: StatementId, sql: &str) -> Result<Prepared, SqlError> {
-        let mut statements = super::parse(sql).map_err(|e| e.to_sql_error())?;
-        let (Some(statement), true) = (statements.pop(), statements.is_empty()) else {
-            return Err(StatementError::Parse {
-                message: "a prepared statement is one statement".into(),
-            }
-            .to_sql_error());
-        };
-        let places = Arc::new(placeholder_places(sql).map_err(|e| e.to_sql_error())?);
-        let params = places.len();
-        if params > usize::from(u16::MAX) {
-            return Err(SqlError {
-                code: 1390, // ER_PS_MANY_PARAM
-                sql_state: *b"HY000",
-                message: "Prepared statement contains too many placeholders".into(),
-            });
-        }
-        let columns = self
-            .session
-            .describe_prepared(&statement, &places)
-            .map_err(|e| e.to_sql_error())?;
-        self.session.prepared.insert(
-            statement_id.0,
-            PreparedSql {
-                statement: Arc::new(statement),
-                places,
-            },
-        );
-        Ok(Prepared {
-            params: vec![Column::placeholder(); params],
-            columns,
-        })
+        self.session.prepare(statement_id, sql)
     }
 
     fn execute_prepared(
@@ -190,24 +160,7 @@ impl Session for ServerSession {
         params: &[Wire<'_>],
         results: &mut dyn ResultSink,
     ) -> Result<(), SqlError> {
-        let Some(prepared) = self.session.prepared.get(&statement_id.0) else {
-            return Err(SqlError::new(
-                floe_server::protocol::codes::ER_UNKNOWN_STMT_HANDLER,
-                "Unknown prepared statement handler",
-            ));
-        };
-        if params.len() != prepared.places.len() {
-            return Err(SqlError::new(
-                floe_server::protocol::codes::ER_WRONG_ARGUMENTS,
-                "Incorrect arguments to mysqld_stmt_execute",
-            ));
-        }
-        let statement = Arc::clone(&prepared.statement);
-        self.session.parameter_places = Arc::clone(&prepared.places);
-        self.session.parameters = params.iter().map(parameter_value).collect();
-        let outcome = self.session.run(&statement, results);
-        self.session.parameters.clear();
-        outcome.map_err(|e| e.to_sql_error())
+        self.session.execute_prepared(statement_id, params, results)
     }
 
     fn close_prepared(&mut self, statement_id: StatementId) {
@@ -267,6 +220,67 @@ impl Session for ServerSession {
 }
 
 impl SqlSession {
+    /// COM_STMT_PREPARE: parses `sql` once and keeps it under `statement_id`.
+    pub fn prepare(&mut self, statement_id: StatementId, sql: &str) -> Result<Prepared, SqlError> {
+        let mut statements = super::parse(sql).map_err(|e| e.to_sql_error())?;
+        let (Some(statement), true) = (statements.pop(), statements.is_empty()) else {
+            return Err(StatementError::Parse {
+                message: "a prepared statement is one statement".into(),
+            }
+            .to_sql_error());
+        };
+        let places = Arc::new(placeholder_places(sql).map_err(|e| e.to_sql_error())?);
+        let params = places.len();
+        if params > usize::from(u16::MAX) {
+            return Err(SqlError {
+                code: 1390, // ER_PS_MANY_PARAM
+                sql_state: *b"HY000",
+                message: "Prepared statement contains too many placeholders".into(),
+            });
+        }
+        let columns = self
+            .describe_prepared(&statement, &places)
+            .map_err(|e| e.to_sql_error())?;
+        self.prepared.insert(
+            statement_id.0,
+            PreparedSql {
+                statement: Arc::new(statement),
+                places,
+            },
+        );
+        Ok(Prepared {
+            params: vec![Column::placeholder(); params],
+            columns,
+        })
+    }
+
+    /// COM_STMT_EXECUTE: runs the kept statement with `params`.
+    pub fn execute_prepared(
+        &mut self,
+        statement_id: StatementId,
+        params: &[Wire<'_>],
+        results: &mut dyn ResultSink,
+    ) -> Result<(), SqlError> {
+        let Some(prepared) = self.prepared.get(&statement_id.0) else {
+            return Err(SqlError::new(
+                floe_server::protocol::codes::ER_UNKNOWN_STMT_HANDLER,
+                "Unknown prepared statement handler",
+            ));
+        };
+        if params.len() != prepared.places.len() {
+            return Err(SqlError::new(
+                floe_server::protocol::codes::ER_WRONG_ARGUMENTS,
+                "Incorrect arguments to mysqld_stmt_execute",
+            ));
+        }
+        let statement = Arc::clone(&prepared.statement);
+        self.parameter_places = Arc::clone(&prepared.places);
+        self.parameters = params.iter().map(parameter_value).collect();
+        let outcome = self.run(&statement, results);
+        self.parameters.clear();
+        outcome.map_err(|e| e.to_sql_error())
+    }
+
     /// The result columns `statement` will have, worked out without running
     /// it (every parameter NULL); empty for statements without a result set
     /// and for results this cannot tell (see the module comment).
