@@ -298,3 +298,290 @@ fn prepared_statements_execute_without_parsing() {
         .expect("select after DDL");
     assert_eq!(sink.rows, vec!["c50,100"]);
 }
+
+fn info(session: &mut SqlSession, sql: &str) -> String {
+    ok(session, sql).info.last().cloned().unwrap_or_default()
+}
+
+// INSERT IGNORE skips duplicates with warning 1062; REPLACE deletes what
+// clashes (1 + deleted rows affected); ON DUPLICATE KEY UPDATE counts 1 per
+// insert, 2 per changed row, 0 per unchanged row, with VALUES(col) and the
+// new-row alias reading the row that clashed; a clash on a unique
+// secondary key resolves against that key's row.
+#[test]
+fn insert_variants_resolve_duplicates_as_mysql() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = create(dir.path());
+    let mut s = setup(&db);
+    ok(&mut s, "CREATE UNIQUE INDEX uc ON sbtest1(c)");
+    ok(
+        &mut s,
+        "INSERT INTO sbtest1 (id, k, c) VALUES (1, 10, 'a'), (2, 20, 'b'), (3, 30, 'c')",
+    );
+    assert_eq!(
+        run(&mut s, "INSERT INTO sbtest1 (id, k, c) VALUES (1, 0, 'z')").err(),
+        Some(1062)
+    );
+    // IGNORE.
+    let result = ok(
+        &mut s,
+        "INSERT IGNORE INTO sbtest1 (id, k, c) VALUES (1, 0, 'x'), (4, 40, 'd'), (5, 0, 'a')",
+    );
+    assert_eq!(result.affected, vec![1]);
+    assert_eq!(
+        result.info,
+        vec!["Records: 3  Duplicates: 2  Warnings: 2".to_string()]
+    );
+    assert_eq!(
+        rows(&mut s, "SHOW WARNINGS"),
+        vec![
+            "Warning,1062,Duplicate entry '1' for key 'sbtest1.PRIMARY'",
+            "Warning,1062,Duplicate entry 'a' for key 'sbtest1.uc'"
+        ]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id, k, c FROM sbtest1"),
+        vec!["1,10,a", "2,20,b", "3,30,c", "4,40,d"]
+    );
+    // REPLACE: no clash 1; a clash on the key 2; clashes on two rows 3.
+    assert_eq!(
+        affected(
+            &mut s,
+            "REPLACE INTO sbtest1 (id, k, c) VALUES (6, 60, 'f')"
+        ),
+        1
+    );
+    assert_eq!(
+        affected(
+            &mut s,
+            "REPLACE INTO sbtest1 (id, k, c) VALUES (6, 61, 'f')"
+        ),
+        2
+    );
+    assert_eq!(
+        affected(
+            &mut s,
+            "REPLACE INTO sbtest1 (id, k, c) VALUES (1, 11, 'b')"
+        ),
+        3
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id, k, c FROM sbtest1"),
+        vec!["1,11,b", "3,30,c", "4,40,d", "6,61,f"]
+    );
+    // ODKU: insert 1, update 2, unchanged 0.
+    assert_eq!(
+        affected(
+            &mut s,
+            "INSERT INTO sbtest1 (id, k, c) VALUES (7, 70, 'g') ON DUPLICATE KEY UPDATE k = k + 1"
+        ),
+        1
+    );
+    assert_eq!(
+        affected(
+            &mut s,
+            "INSERT INTO sbtest1 (id, k, c) VALUES (7, 5, 'g') ON DUPLICATE KEY UPDATE k = k + VALUES(k)"
+        ),
+        2
+    );
+    assert_eq!(
+        affected(
+            &mut s,
+            "INSERT INTO sbtest1 (id, k, c) VALUES (7, 5, 'g') ON DUPLICATE KEY UPDATE k = k"
+        ),
+        0
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT k FROM sbtest1 WHERE id = 7"),
+        vec!["75"]
+    );
+    // The new-row alias, and a clash on the unique secondary key.
+    assert_eq!(
+        affected(
+            &mut s,
+            "INSERT INTO sbtest1 (id, k, c) VALUES (100, 3, 'c') AS new \
+             ON DUPLICATE KEY UPDATE k = k * new.k, pad = 'hit'"
+        ),
+        2
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id, k, pad FROM sbtest1 WHERE c = 'c'"),
+        vec!["3,90,hit"]
+    );
+    // Multi-row ODKU counts each row.
+    let result = ok(
+        &mut s,
+        "INSERT INTO sbtest1 (id, k, c) VALUES (8, 1, 'h'), (1, 1, 'q') \
+         ON DUPLICATE KEY UPDATE k = VALUES(k) + 100",
+    );
+    assert_eq!(result.affected, vec![3]);
+    assert_eq!(
+        rows(&mut s, "SELECT k FROM sbtest1 WHERE id = 1"),
+        vec!["101"]
+    );
+    // INSERT ... SET.
+    assert_eq!(
+        affected(&mut s, "INSERT INTO sbtest1 SET id = 9, k = 9, c = 'i'"),
+        1
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT c FROM sbtest1 WHERE id = 9"),
+        vec!["i"]
+    );
+}
+
+// UPDATE and DELETE with ORDER BY and LIMIT change the rows the order
+// names first; TRUNCATE empties the table and restarts AUTO_INCREMENT.
+#[test]
+fn ordered_limited_writes_and_truncate() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = create(dir.path());
+    let mut s = setup(&db);
+    ok(
+        &mut s,
+        "INSERT INTO sbtest1 (k, c) VALUES (5, 'a'), (3, 'b'), (9, 'c'), (1, 'd'), (7, 'e')",
+    );
+    assert_eq!(
+        info(
+            &mut s,
+            "UPDATE sbtest1 SET c = 'top' ORDER BY k DESC LIMIT 2"
+        ),
+        "Rows matched: 2  Changed: 2  Warnings: 0"
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM sbtest1 WHERE c = 'top'"),
+        vec!["3", "5"]
+    );
+    assert_eq!(
+        affected(&mut s, "DELETE FROM sbtest1 WHERE k > 1 ORDER BY k LIMIT 2"),
+        2
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id, k FROM sbtest1"),
+        vec!["3,9", "4,1", "5,7"]
+    );
+    ok(&mut s, "TRUNCATE TABLE sbtest1");
+    assert!(rows(&mut s, "SELECT id FROM sbtest1").is_empty());
+    ok(&mut s, "INSERT INTO sbtest1 (k) VALUES (1)");
+    assert_eq!(rows(&mut s, "SELECT id FROM sbtest1"), vec!["1"]);
+    assert_eq!(run(&mut s, "TRUNCATE TABLE nope").err(), Some(1146));
+}
+
+// SHOW CREATE TABLE's text, run again under another name, makes a table
+// whose SHOW CREATE TABLE is the same; ALTER TABLE adds and drops indexes
+// (also unnamed ones, named after their first column).
+#[test]
+fn show_create_table_round_trips_and_alter_table_indexes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = create(dir.path());
+    let mut s = setup(&db);
+    ok(
+        &mut s,
+        "CREATE TABLE t2 (a INT UNSIGNED NOT NULL, b VARCHAR(20) DEFAULT 'it''s', \
+         c DECIMAL(10,2) NOT NULL DEFAULT '1.50', d DATETIME(3), e TEXT, \
+         PRIMARY KEY (a), UNIQUE KEY ub (b), KEY kc (c, a))",
+    );
+    ok(&mut s, "INSERT INTO sbtest1 (k) VALUES (1), (2)");
+    ok(
+        &mut s,
+        "ALTER TABLE sbtest1 ADD INDEX (k), ADD UNIQUE KEY uc (c, id)",
+    );
+    ok(&mut s, "ALTER TABLE sbtest1 ADD KEY (k)");
+    let text = rows(&mut s, "SHOW CREATE TABLE sbtest1");
+    assert_eq!(
+        text,
+        vec![
+            "sbtest1,CREATE TABLE `sbtest1` (\n  `id` int NOT NULL AUTO_INCREMENT,\n  \
+             `k` int NOT NULL DEFAULT '0',\n  `c` char(120) NOT NULL DEFAULT '',\n  \
+             `pad` char(60) NOT NULL DEFAULT '',\n  PRIMARY KEY (`id`),\n  KEY `k` (`k`),\n  \
+             UNIQUE KEY `uc` (`c`,`id`),\n  KEY `k_2` (`k`)\n) ENGINE=InnoDB AUTO_INCREMENT=3 \
+             DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci"
+        ]
+    );
+    // (sqlparser 0.64 reads DROP INDEX, not its synonym DROP KEY.)
+    ok(&mut s, "ALTER TABLE sbtest1 DROP INDEX k_2, DROP INDEX uc");
+    assert_eq!(
+        run(&mut s, "ALTER TABLE sbtest1 DROP INDEX nope").err(),
+        Some(1091)
+    );
+    for table in ["sbtest1", "t2"] {
+        let original = rows(&mut s, &format!("SHOW CREATE TABLE {table}"));
+        let create = original[0]
+            .split_once(',')
+            .map(|(_, text)| text.to_string())
+            .expect("two columns");
+        let copy = create.replacen(&format!("`{table}`"), "`copy`", 1);
+        ok(&mut s, &copy);
+        let again = rows(&mut s, "SHOW CREATE TABLE copy");
+        assert_eq!(
+            again[0].split_once(',').map(|(_, t)| t.to_string()),
+            Some(copy.clone()),
+            "{table}"
+        );
+        ok(&mut s, "DROP TABLE copy");
+    }
+}
+
+// ALTER TABLE ADD COLUMN fills old rows with the default (or the type's
+// implicit one) at the place asked for; DROP COLUMN takes the column out of
+// its indexes; both keep the rows, the other indexes and later writes.
+#[test]
+fn alter_table_add_and_drop_columns() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = create(dir.path());
+    let mut s = setup(&db);
+    ok(&mut s, "CREATE INDEX k_1 ON sbtest1(k)");
+    ok(
+        &mut s,
+        "INSERT INTO sbtest1 (k, c) VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+    );
+    ok(&mut s, "DELETE FROM sbtest1 WHERE id = 2");
+    ok(
+        &mut s,
+        "ALTER TABLE sbtest1 ADD COLUMN n INT NOT NULL DEFAULT 7 AFTER k",
+    );
+    ok(
+        &mut s,
+        "ALTER TABLE sbtest1 ADD COLUMN z VARCHAR(5) NOT NULL",
+    );
+    ok(&mut s, "ALTER TABLE sbtest1 ADD COLUMN f INT FIRST");
+    assert_eq!(
+        run(&mut s, "ALTER TABLE sbtest1 ADD COLUMN k INT").err(),
+        Some(1060)
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM sbtest1"),
+        vec!["NULL,1,1,7,a,,", "NULL,3,3,7,c,,"]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM sbtest1 WHERE k = 3"),
+        vec!["3"]
+    );
+    ok(&mut s, "CREATE INDEX kn ON sbtest1(k, n)");
+    ok(&mut s, "ALTER TABLE sbtest1 DROP COLUMN n, DROP COLUMN f");
+    assert_eq!(
+        run(&mut s, "ALTER TABLE sbtest1 DROP COLUMN n").err(),
+        Some(1091)
+    );
+    let meta = db.table("d", "sbtest1").expect("table");
+    let kn = meta
+        .indexes
+        .iter()
+        .find(|i| i.name == "kn")
+        .expect("kn stays, on k alone");
+    assert_eq!(kn.columns, vec![1]);
+    // z is NOT NULL without DEFAULT: strict mode wants a value (1364).
+    assert_eq!(
+        run(&mut s, "INSERT INTO sbtest1 (k, c) VALUES (3, 'd')").err(),
+        Some(1364)
+    );
+    ok(&mut s, "INSERT INTO sbtest1 (k, c, z) VALUES (3, 'd', '')");
+    assert_eq!(
+        rows(&mut s, "SELECT id, c FROM sbtest1 WHERE k = 3"),
+        vec!["3,c", "4,d"]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM sbtest1"),
+        vec!["1,1,a,,", "3,3,c,,", "4,3,d,,"]
+    );
+}

@@ -428,6 +428,18 @@ impl SqlSession {
                 self.commit_open()?;
                 self.create_index(create)?
             }
+            Statement::AlterTable(alter) => {
+                self.commit_open()?;
+                self.alter(alter)?
+            }
+            Statement::Truncate(truncate) => {
+                self.commit_open()?;
+                self.truncate(truncate)?
+            }
+            Statement::ShowCreate {
+                obj_type: ast::ShowCreateObject::Table,
+                obj_name,
+            } => return self.show_create_table(obj_name, sink),
             Statement::Use(use_statement) => {
                 let name = match use_statement {
                     ast::Use::Object(name) | ast::Use::Database(name) | ast::Use::Schema(name) => {
