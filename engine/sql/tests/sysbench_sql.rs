@@ -585,3 +585,23 @@ fn alter_table_add_and_drop_columns() {
         vec!["1,1,a,,", "3,3,c,,", "4,3,d,,"]
     );
 }
+
+// SHOW INDEX lists each key column of each index with MySQL's columns.
+#[test]
+fn show_index_lists_key_columns() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = create(dir.path());
+    let mut s = setup(&db);
+    ok(&mut s, "CREATE UNIQUE INDEX kc ON sbtest1(k, c)");
+    let result = ok(&mut s, "SHOW INDEX FROM sbtest1");
+    assert_eq!(result.columns, 15);
+    assert_eq!(
+        result.rows,
+        vec![
+            "sbtest1,0,PRIMARY,1,id,A,NULL,NULL,NULL,,BTREE,,,YES,NULL",
+            "sbtest1,0,kc,1,k,A,NULL,NULL,NULL,,BTREE,,,YES,NULL",
+            "sbtest1,0,kc,2,c,A,NULL,NULL,NULL,,BTREE,,,YES,NULL"
+        ]
+    );
+    assert_eq!(run(&mut s, "SHOW KEYS FROM nope").err(), Some(1146));
+}

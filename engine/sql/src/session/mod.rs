@@ -515,6 +515,16 @@ impl SqlSession {
                     .collect();
                 return self.text_rows(sink, &["Level", "Code", "Message"], rows);
             }
+            // sqlparser reads SHOW INDEX FROM t as a variable name's words.
+            Statement::ShowVariable { variable }
+                if variable.first().is_some_and(|v| {
+                    ["index", "indexes", "keys"]
+                        .iter()
+                        .any(|w| v.value.eq_ignore_ascii_case(w))
+                }) =>
+            {
+                return self.show_index(variable, sink)
+            }
             Statement::ShowColumns { show_options, .. } => {
                 let name = show_options
                     .show_in
