@@ -1,5 +1,6 @@
-//! DDL: CREATE TABLE, DROP DATABASE / TABLE, CREATE / DROP INDEX, column
-//! types.
+//! DDL: CREATE TABLE, DROP DATABASE / TABLE, CREATE / DROP INDEX, ALTER
+//! TABLE (ADD / DROP INDEX, ADD / DROP COLUMN), TRUNCATE, SHOW CREATE
+//! TABLE, SHOW INDEX, column types.
 //!
 //! Index DDL is blocking, as MySQL's `ALGORITHM=COPY, LOCK=EXCLUSIVE`:
 //! `Database::alter_table` takes the table's exclusive metadata lock (new
@@ -11,9 +12,24 @@
 //! before that leaves the table as it was (the new tree's pages leak), so a
 //! half-built index never survives as if complete.
 //!
-//! Knowingly different from MySQL: a transaction whose read view is older
-//! than the index and reads through it misses row versions the index never
-//! had (MySQL refuses such reads with ER_TABLE_DEF_CHANGED).
+//! ADD / DROP COLUMN and TRUNCATE build new trees for the whole table
+//! (ALGORITHM=COPY): rows are converted into a new clustered tree, each
+//! index is rebuilt over it, and the swap is the same dictionary record
+//! replacement, so a crash leaves the old table or the new one.
+//!
+//! Knowingly different from MySQL:
+//! - A transaction whose read view is older than the DDL and reads the
+//!   table afterwards sees the new index's entries / the copied rows as
+//!   committed before it (copied rows carry no history); MySQL refuses
+//!   such reads with ER_TABLE_DEF_CHANGED.
+//! - Several ALTER operations in one statement run one after the other,
+//!   each durable on its own: a failure in the second keeps the first.
+//! - ADD COLUMN with PRIMARY KEY / UNIQUE / AUTO_INCREMENT, dropping a
+//!   primary key column, index prefixes (`c(10)`) and functional key parts
+//!   are refused as unsupported (1235); SHOW CREATE TABLE prints no
+//!   column COMMENTs or per-column character sets (none are kept).
+//! - An ALTER waits for the table while holding the DDL mutex, so other
+//!   DDL waits behind it (up to innodb_lock_wait_timeout).
 
 use super::*;
 
