@@ -8,6 +8,7 @@ mod image;
 mod newc;
 mod nvmebench;
 mod qemu;
+mod sysbench;
 mod util;
 
 use std::process::ExitCode;
@@ -20,9 +21,12 @@ commands:
   image     build the PXE bundle in target/image (kernel, initramfs, boot.ipxe, manifest)
   qemu S    build the image and run scenario S from qemu/ (boot, pxe, badconfig, nvme, nvme_primary, nvmebench, run)
   run       deps + image + boot interactively; Ctrl-C powers the VM off
-  test      everything CI checks: fmt, clippy, the workspace's tests, QEMU scenarios
+  test      everything CI checks: fmt, clippy, the workspace's tests, sysbench
+            against the release server, QEMU scenarios
+  sysbench  only the sysbench step of test (release server, five OLTP workloads)
   bench B   run benchmark B side by side with its peer (storage: vs BTreeMap;
-            nvme: Floe's NVMe driver vs the kernel's, in QEMU)
+            nvme: Floe's NVMe driver vs the kernel's, in QEMU; sysbench: OLTP
+            workloads vs a private MariaDB [--time S] [--table-size N])
   help      this text
 ";
 
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         "qemu" => qemu::qemu(rest),
         "run" => run(rest),
         "test" => test(rest),
+        "sysbench" if rest.is_empty() => sysbench::test_step(),
         "bench" => bench(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
@@ -101,6 +106,7 @@ fn test(args: &[String]) -> Result<(), String> {
         "cargo test",
         util::cargo(&["test", "--workspace", "--release"]),
     )?;
+    sysbench::test_step()?;
     let image = image::build()?;
     for name in QEMU_TEST_SCENARIOS {
         let scenario = qemu::load(name)?;
@@ -144,8 +150,11 @@ fn bench(args: &[String]) -> Result<(), String> {
             )
         }
         Some((name, rest)) if name == "nvme" => nvmebench::bench_nvme(rest),
-        Some((name, _)) => Err(format!("unknown benchmark '{name}'; known: storage, nvme")),
-        None => Err("bench needs a name; known: storage, nvme".to_string()),
+        Some((name, rest)) if name == "sysbench" => sysbench::bench(rest),
+        Some((name, _)) => Err(format!(
+            "unknown benchmark '{name}'; known: storage, nvme, sysbench"
+        )),
+        None => Err("bench needs a name; known: storage, nvme, sysbench".to_string()),
     }
 }
 

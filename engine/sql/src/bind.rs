@@ -17,6 +17,13 @@ use crate::{
 
 /// What the binder asks the session for.
 pub trait BindEnv {
+    /// The value of a `?` (found by its place in the text) of the prepared
+    /// statement being executed.
+    fn parameter(&self, placeholder: &ast::ValueWithSpan) -> Result<Value, StatementError> {
+        Err(StatementError::Parse {
+            message: format!("'{}' outside a prepared statement", placeholder.value),
+        })
+    }
     /// `@@name` (lower case, scope removed).
     fn system_variable(&self, name: &str) -> Result<Value, StatementError>;
     fn user_variable(&self, name: &str) -> Value;
@@ -391,7 +398,10 @@ impl Binder<'_> {
     /// Binds one expression.
     pub fn bind(&mut self, expr: &ast::Expr) -> Result<Expr, StatementError> {
         Ok(match expr {
-            ast::Expr::Value(v) => Expr::Literal(bind_value(&v.value)?),
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::Placeholder(_) => Expr::Literal(self.env.parameter(v)?),
+                other => Expr::Literal(bind_value(other)?),
+            },
             ast::Expr::Identifier(ident) => {
                 if ident.quote_style.is_none() && ident.value.starts_with('@') {
                     self.variable(&ident.value)?

@@ -296,8 +296,11 @@ impl RowKeys for TableKeys {
     }
 }
 
-/// Metadata lock: statements of open transactions hold a table; DROP waits
-/// until none does (MySQL's MDL, reduced to shared/exclusive on one table).
+/// Metadata lock: statements of open transactions hold a table; DROP and
+/// ALTER wait until none does (MySQL's MDL, reduced to shared/exclusive on
+/// one table). A pending or granted exclusive request makes new shared
+/// requests wait, as MySQL's MDL does, so a stream of short transactions
+/// cannot starve DDL.
 #[derive(Default)]
 pub struct Mdl {
     state: Mutex<MdlState>,
@@ -307,18 +310,38 @@ pub struct Mdl {
 #[derive(Default)]
 struct MdlState {
     holders: usize,
+    /// An ALTER waits for or holds the table.
+    exclusive: bool,
     dropped: bool,
+    /// An ALTER replaced this definition: holders must look the table up again.
+    replaced: bool,
+}
+
+/// What a shared request got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MdlGrant {
+    Granted,
+    /// The table was dropped meanwhile.
+    Dropped,
+    /// An ALTER replaced the definition this request was made with.
+    Replaced,
 }
 
 impl Mdl {
-    /// Takes a shared hold; false when the table has been dropped.
-    pub fn acquire(&self) -> bool {
+    /// Takes a shared hold, waiting while an ALTER holds the table.
+    pub fn acquire(&self) -> MdlGrant {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while state.exclusive && !state.dropped && !state.replaced {
+            state = self.released.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
         if state.dropped {
-            return false;
+            return MdlGrant::Dropped;
+        }
+        if state.replaced {
+            return MdlGrant::Replaced;
         }
         state.holders += 1;
-        true
+        MdlGrant::Granted
     }
 
     pub fn release(&self) {
@@ -330,14 +353,22 @@ impl Mdl {
         }
     }
 
-    /// Waits until no statement holds the table, then marks it dropped;
-    /// false if `timeout` passed first.
-    pub fn acquire_for_drop(&self, timeout: Duration) -> bool {
+    /// Waits (up to `timeout`) until no statement holds the table; new
+    /// shared requests wait meanwhile. False (and nothing held) on timeout.
+    fn wait_exclusive(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.exclusive || state.dropped || state.replaced {
+            // Another DDL has it (the caller holds the DDL mutex, so this
+            // is a stale definition): nothing to wait for.
+            return false;
+        }
+        state.exclusive = true;
         while state.holders > 0 {
             let now = Instant::now();
             if now >= deadline {
+                state.exclusive = false;
+                self.released.notify_all();
                 return false;
             }
             state = self
@@ -346,13 +377,39 @@ impl Mdl {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+        true
+    }
+
+    /// Waits until no statement holds the table, then marks it dropped;
+    /// false if `timeout` passed first.
+    pub fn acquire_for_drop(&self, timeout: Duration) -> bool {
+        if !self.wait_exclusive(timeout) {
+            return false;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.dropped = true;
+        state.exclusive = false;
+        self.released.notify_all();
         true
     }
 
     /// Undoes `acquire_for_drop` when the drop itself failed.
     pub fn undrop(&self) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).dropped = false;
+    }
+
+    /// Takes the table for an ALTER; false if `timeout` passed first.
+    pub fn acquire_exclusive(&self, timeout: Duration) -> bool {
+        self.wait_exclusive(timeout)
+    }
+
+    /// Ends an ALTER: `replaced` when a new definition took this one's
+    /// place (waiters then look the table up again).
+    pub fn release_exclusive(&self, replaced: bool) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.exclusive = false;
+        state.replaced = replaced;
+        self.released.notify_all();
     }
 }
 
@@ -550,10 +607,32 @@ mod tests {
     #[test]
     fn mdl_drop_waits_for_holders() {
         let mdl = Mdl::default();
-        assert!(mdl.acquire());
+        assert_eq!(mdl.acquire(), MdlGrant::Granted);
         assert!(!mdl.acquire_for_drop(Duration::ZERO));
         mdl.release();
         assert!(mdl.acquire_for_drop(Duration::ZERO));
-        assert!(!mdl.acquire());
+        assert_eq!(mdl.acquire(), MdlGrant::Dropped);
+    }
+
+    // An ALTER waits for holders; a shared request made while it holds the
+    // table waits for it and then learns the definition was replaced.
+    #[test]
+    fn mdl_alter_blocks_new_holders_until_replaced() {
+        let mdl = Arc::new(Mdl::default());
+        assert_eq!(mdl.acquire(), MdlGrant::Granted);
+        assert!(!mdl.acquire_exclusive(Duration::ZERO));
+        mdl.release();
+        assert!(mdl.acquire_exclusive(Duration::ZERO));
+        let waiter = {
+            let mdl = Arc::clone(&mdl);
+            std::thread::spawn(move || mdl.acquire())
+        };
+        mdl.release_exclusive(true);
+        assert_eq!(waiter.join().expect("waiter"), MdlGrant::Replaced);
+        // A failed ALTER leaves the table usable.
+        let other = Mdl::default();
+        assert!(other.acquire_exclusive(Duration::ZERO));
+        other.release_exclusive(false);
+        assert_eq!(other.acquire(), MdlGrant::Granted);
     }
 }

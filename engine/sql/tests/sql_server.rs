@@ -357,6 +357,14 @@ fn accounts_and_grants_are_enforced_and_survive_restart() {
     app("UPDATE shop.t SET v = 0", "ERROR 1142 (42000)");
     app("DELETE FROM shop.t", "ERROR 1142 (42000)");
     app("SELECT * FROM other.s", "ERROR 1142 (42000)");
+    app("REPLACE INTO shop.t VALUES (1, 11)", "ERROR 1142 (42000)");
+    app(
+        "INSERT INTO shop.t VALUES (1, 11) ON DUPLICATE KEY UPDATE v = 12",
+        "ERROR 1142 (42000)",
+    );
+    app("CREATE INDEX iv ON shop.t (v)", "ERROR 1142 (42000)");
+    app("SHOW CREATE TABLE other.s", "ERROR 1142 (42000)");
+    app("SHOW INDEX FROM s FROM other", "ERROR 1142 (42000)");
     app("USE other", "ERROR 1044 (42000)");
     app("DROP TABLE shop.t", "ERROR 1142 (42000)");
     app("CREATE DATABASE mine", "ERROR 1044 (42000)");

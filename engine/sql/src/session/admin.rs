@@ -10,7 +10,8 @@
 //! as in MySQL. KILL and SHOW PROCESSLIST go through the server's
 //! connection registry; killing another user's connection needs SUPER.
 //! SHOW STATUS reports the counters Floe keeps (MySQL has hundreds; tools
-//! read the few below).
+//! read the few below); Floe_statements_parsed counts this session's
+//! parsed texts (prepared executions parse nothing).
 
 use floe_server::{KillRequester, KillScope};
 
@@ -177,6 +178,7 @@ impl SqlSession {
         let threads = self.processes.as_ref().map_or(1, |p| p.list().len());
         let figures: Vec<(&str, String)> = vec![
             ("Innodb_history_list_length", stats.history_len.to_string()),
+            ("Floe_statements_parsed", self.statements_parsed.to_string()),
             ("Innodb_trx_active", stats.active.to_string()),
             ("Threads_connected", threads.to_string()),
             ("Uptime", self.db.uptime_s().to_string()),

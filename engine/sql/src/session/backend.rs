@@ -1,10 +1,26 @@
 //! floe-server's `Backend` and `Session` over `Database` and `SqlSession`.
 //!
 //! Accounts are read from the dictionary's account tables (see
-//! `session::users`). Prepared
-//! statements keep their SQL and are re-parsed on each execution with the
-//! parameters written in as literals (a plan cache comes later); their
-//! result columns are reported by the execution, not at prepare time.
+//! `session::users`).
+//!
+//! Prepared statements (the plan cache). COM_STMT_PREPARE parses the SQL
+//! once and keeps the AST with its `?` placeholders; the places of the
+//! `?` tokens in the text (line, column), found once at prepare, number
+//! them. COM_STMT_EXECUTE runs the kept AST; binding a placeholder looks
+//! its span up among those places and takes that parameter's value
+//! (`BindEnv::parameter`): the SQL text is neither re-parsed nor
+//! re-tokenised per execution.
+//! Prepare also reports the result's column definitions, as MySQL does
+//! (libmysqlclient reads a result set only when prepare announced one):
+//! the SELECT's projection is bound against the table with NULL for every
+//! parameter. What is kept is the AST, not a bound plan: names resolve
+//! again at each execution, so DDL between executions is seen (MySQL
+//! re-prepares then too).
+//!
+//! Knowingly different from MySQL: result columns at prepare are worked
+//! out for single-table (or table-less) SELECTs; other result-returning
+//! statements (joins, UNION, SHOW) announce none at prepare, and a client
+//! that trusts the announcement cannot read their rows.
 
 use std::sync::Arc;
 
@@ -12,10 +28,14 @@ use floe_server::protocol::{StatementId, StatusFlags, StoredCredential, Value as
 use floe_server::{
     Backend, Column, ListedField, Prepared, ResultSink, Session, SessionContext, SqlError,
 };
+use sqlparser::ast::{self, Statement};
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::{Database, SqlSession, StatementError};
+use crate::temporal::{Date, DateTime, Time};
+use crate::value::Value;
+use crate::Collation;
 
 /// The SQL engine as the server sees it.
 pub struct FloeBackend {
@@ -57,53 +77,69 @@ impl Backend for FloeBackend {
     }
 }
 
-/// A prepared statement: its text and how many `?` it has.
+/// A prepared statement: its parsed form and where its placeholders are.
 #[derive(Debug, Clone)]
 pub struct PreparedSql {
-    tokens: Vec<Token>,
-    params: usize,
+    statement: Arc<Statement>,
+    places: Arc<Vec<(u64, u64)>>,
 }
 
 struct ServerSession {
     session: SqlSession,
 }
 
-/// A parameter as SQL literal text.
-fn literal(value: &Wire<'_>) -> String {
-    let quote = |bytes: &[u8]| {
-        let mut out = String::from("'");
-        for ch in String::from_utf8_lossy(bytes).chars() {
-            match ch {
-                '\'' => out.push_str("''"),
-                '\\' => out.push_str("\\\\"),
-                '\0' => out.push_str("\\0"),
-                other => out.push(other),
-            }
-        }
-        out.push('\'');
-        out
+/// Where each `?` of `sql` starts (line, column), in text order: the
+/// placeholders' numbering. The parser keeps each placeholder's span, so
+/// binding finds a placeholder's number from its place.
+fn placeholder_places(sql: &str) -> Result<Vec<(u64, u64)>, StatementError> {
+    let tokens = Tokenizer::new(&MySqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| StatementError::Parse {
+            message: e.to_string(),
+        })?;
+    Ok(tokens
+        .iter()
+        .filter(|t| matches!(&t.token, Token::Placeholder(p) if p == "?"))
+        .map(|t| (t.span.start.line, t.span.start.column))
+        .collect())
+}
+
+/// A parameter as an SQL value. Strings are taken in the connection's
+/// character set (utf8mb4), as MySQL does for string parameters.
+pub(super) fn parameter_value(value: &Wire<'_>) -> Value {
+    let date = |d: &floe_server::protocol::value::Date| {
+        Date::new(i64::from(d.year), u32::from(d.month), u32::from(d.day))
     };
     match value {
-        Wire::Null => "NULL".into(),
-        Wire::Int(v) => v.to_string(),
-        Wire::UInt(v) => v.to_string(),
-        Wire::Float(v) => format!("{:e}", f64::from(*v)),
-        Wire::Double(v) => format!("{v:e}"),
-        Wire::Decimal(text) => String::from_utf8_lossy(text).into_owned(),
-        Wire::Bytes(bytes) => quote(bytes),
-        Wire::Date(d) => format!("'{:04}-{:02}-{:02}'", d.year, d.month, d.day),
-        Wire::DateTime(d) => format!(
-            "'{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}'",
-            d.date.year, d.date.month, d.date.day, d.hour, d.minute, d.second, d.microsecond
-        ),
-        Wire::Time(t) => format!(
-            "'{}{}:{:02}:{:02}.{:06}'",
-            if t.negative { "-" } else { "" },
-            u64::from(t.days) * 24 + u64::from(t.hour),
-            t.minute,
-            t.second,
-            t.microsecond
-        ),
+        Wire::Null => Value::Null,
+        Wire::Int(v) => Value::Int(*v),
+        Wire::UInt(v) => Value::UInt(*v),
+        Wire::Float(v) => Value::Double(f64::from(*v)),
+        Wire::Double(v) => Value::Double(*v),
+        Wire::Decimal(text) => std::str::from_utf8(text)
+            .ok()
+            .and_then(Value::parse_number_literal)
+            .unwrap_or_else(|| Value::Bytes(text.to_vec(), Collation::Utf8mb4_0900AiCi)),
+        Wire::Bytes(bytes) => Value::Bytes(bytes.to_vec(), Collation::Utf8mb4_0900AiCi),
+        Wire::Date(d) => date(d).map_or(Value::Null, Value::Date),
+        Wire::DateTime(d) => date(&d.date)
+            .and_then(|day| {
+                let micros = ((i64::from(d.hour) * 60 + i64::from(d.minute)) * 60
+                    + i64::from(d.second))
+                    * 1_000_000
+                    + i64::from(d.microsecond);
+                DateTime::new(day, micros, if d.microsecond > 0 { 6 } else { 0 })
+            })
+            .map_or(Value::Null, Value::DateTime),
+        Wire::Time(t) => {
+            let hours = i64::from(t.days) * 24 + i64::from(t.hour);
+            let micros = ((hours * 60 + i64::from(t.minute)) * 60 + i64::from(t.second))
+                * 1_000_000
+                + i64::from(t.microsecond);
+            let micros = if t.negative { -micros } else { micros };
+            Time::new(micros, if t.microsecond > 0 { 6 } else { 0 })
+                .map_or(Value::Null, Value::Time)
+        }
     }
 }
 
@@ -120,32 +156,7 @@ impl Session for ServerSession {
     }
 
     fn prepare(&mut self, statement_id: StatementId, sql: &str) -> Result<Prepared, SqlError> {
-        let statements = super::parse(sql).map_err(|e| e.to_sql_error())?;
-        if statements.len() != 1 {
-            return Err(StatementError::Parse {
-                message: "a prepared statement is one statement".into(),
-            }
-            .to_sql_error());
-        }
-        let tokens = Tokenizer::new(&MySqlDialect {}, sql)
-            .tokenize()
-            .map_err(|e| {
-                StatementError::Parse {
-                    message: e.to_string(),
-                }
-                .to_sql_error()
-            })?;
-        let params = tokens
-            .iter()
-            .filter(|t| matches!(t, Token::Placeholder(p) if p == "?"))
-            .count();
-        self.session
-            .prepared
-            .insert(statement_id.0, PreparedSql { tokens, params });
-        Ok(Prepared {
-            params: vec![Column::placeholder(); params],
-            columns: Vec::new(),
-        })
+        self.session.prepare(statement_id, sql)
     }
 
     fn execute_prepared(
@@ -154,31 +165,7 @@ impl Session for ServerSession {
         params: &[Wire<'_>],
         results: &mut dyn ResultSink,
     ) -> Result<(), SqlError> {
-        let Some(prepared) = self.session.prepared.get(&statement_id.0) else {
-            return Err(SqlError::new(
-                floe_server::protocol::codes::ER_UNKNOWN_STMT_HANDLER,
-                "Unknown prepared statement handler",
-            ));
-        };
-        if params.len() != prepared.params {
-            return Err(SqlError::new(
-                floe_server::protocol::codes::ER_WRONG_ARGUMENTS,
-                "Incorrect arguments to mysqld_stmt_execute",
-            ));
-        }
-        let mut next = params.iter();
-        let mut sql = String::new();
-        for token in &prepared.tokens {
-            match token {
-                Token::Placeholder(p) if p == "?" => {
-                    sql.push_str(&next.next().map_or_else(|| "NULL".into(), literal))
-                }
-                other => sql.push_str(&other.to_string()),
-            }
-        }
-        self.session
-            .execute(&sql, false, results)
-            .map_err(|e| e.to_sql_error())
+        self.session.execute_prepared(statement_id, params, results)
     }
 
     fn close_prepared(&mut self, statement_id: StatementId) {
@@ -241,5 +228,161 @@ impl Session for ServerSession {
             .current_grants()
             .global
             .contains(crate::acl::Privileges::SUPER)
+    }
+}
+
+impl SqlSession {
+    /// COM_STMT_PREPARE: parses `sql` once and keeps it under `statement_id`.
+    pub fn prepare(&mut self, statement_id: StatementId, sql: &str) -> Result<Prepared, SqlError> {
+        self.statements_parsed += 1;
+        let mut statements = super::parse(sql).map_err(|e| e.to_sql_error())?;
+        let (Some(statement), true) = (statements.pop(), statements.is_empty()) else {
+            return Err(StatementError::Parse {
+                message: "a prepared statement is one statement".into(),
+            }
+            .to_sql_error());
+        };
+        let places = Arc::new(placeholder_places(sql).map_err(|e| e.to_sql_error())?);
+        let params = places.len();
+        if params > usize::from(u16::MAX) {
+            return Err(SqlError {
+                code: 1390, // ER_PS_MANY_PARAM
+                sql_state: *b"HY000",
+                message: "Prepared statement contains too many placeholders".into(),
+            });
+        }
+        let columns = self
+            .describe_prepared(&statement, &places)
+            .map_err(|e| e.to_sql_error())?;
+        self.prepared.insert(
+            statement_id.0,
+            PreparedSql {
+                statement: Arc::new(statement),
+                places,
+            },
+        );
+        Ok(Prepared {
+            params: vec![Column::placeholder(); params],
+            columns,
+        })
+    }
+
+    /// COM_STMT_EXECUTE: runs the kept statement with `params`.
+    pub fn execute_prepared(
+        &mut self,
+        statement_id: StatementId,
+        params: &[Wire<'_>],
+        results: &mut dyn ResultSink,
+    ) -> Result<(), SqlError> {
+        let Some(prepared) = self.prepared.get(&statement_id.0) else {
+            return Err(SqlError::new(
+                floe_server::protocol::codes::ER_UNKNOWN_STMT_HANDLER,
+                "Unknown prepared statement handler",
+            ));
+        };
+        if params.len() != prepared.places.len() {
+            return Err(SqlError::new(
+                floe_server::protocol::codes::ER_WRONG_ARGUMENTS,
+                "Incorrect arguments to mysqld_stmt_execute",
+            ));
+        }
+        let statement = Arc::clone(&prepared.statement);
+        self.parameter_places = Arc::clone(&prepared.places);
+        self.parameters = params.iter().map(parameter_value).collect();
+        let outcome = self.run(&statement, results);
+        self.parameters.clear();
+        outcome.map_err(|e| e.to_sql_error())
+    }
+
+    /// The result columns `statement` will have, worked out without running
+    /// it (every parameter NULL); empty for statements without a result set
+    /// and for results this cannot tell (see the module comment).
+    fn describe_prepared(
+        &mut self,
+        statement: &Statement,
+        places: &Arc<Vec<(u64, u64)>>,
+    ) -> super::Result<Vec<Column>> {
+        let Statement::Query(query) = statement else {
+            return Ok(Vec::new());
+        };
+        let ast::SetExpr::Select(select) = query.body.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let (meta, alias) = match select.from.as_slice() {
+            [] => (None, String::new()),
+            [from] if from.joins.is_empty() => {
+                let ast::TableFactor::Table { name, alias, .. } = &from.relation else {
+                    return Ok(Vec::new());
+                };
+                let meta = self.lookup(name)?;
+                let alias = alias
+                    .as_ref()
+                    .map_or_else(|| meta.name.clone(), |a| a.name.value.clone());
+                (Some(meta), alias)
+            }
+            _ => return Ok(Vec::new()),
+        };
+        self.parameter_places = Arc::clone(places);
+        self.parameters = vec![Value::Null; places.len()];
+        let columns = self.describe_projection(select, meta.as_deref(), &alias);
+        self.parameters.clear();
+        columns
+    }
+
+    fn describe_projection(
+        &self,
+        select: &ast::Select,
+        meta: Option<&crate::catalog::TableMeta>,
+        alias: &str,
+    ) -> super::Result<Vec<Column>> {
+        let mut binder = self.binder(meta, alias, "field list");
+        let aggregate_mode = select.projection.iter().any(|item| match item {
+            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                crate::bind::has_aggregate(e)
+            }
+            _ => false,
+        });
+        if aggregate_mode {
+            binder.aggregates = Some(Vec::new());
+        }
+        let mut columns = Vec::new();
+        for item in &select.projection {
+            match item {
+                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
+                    let Some(meta) = meta else {
+                        return Err(super::parse_error("* without a table"));
+                    };
+                    for (i, _) in meta.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
+                        columns.push(self.table_column(meta, alias, i));
+                    }
+                }
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                    let expr = binder.bind(e)?;
+                    let mut column = match (&expr, meta) {
+                        (crate::expr::Expr::Column { index, .. }, Some(meta))
+                            if *index < meta.columns.len() && !aggregate_mode =>
+                        {
+                            let mut c = self.table_column(meta, alias, *index);
+                            if let ast::Expr::Identifier(i) = e {
+                                c.name = i.value.clone();
+                            }
+                            c
+                        }
+                        _ => super::column_definition(
+                            &expr.result_type(),
+                            expr.nullable(),
+                            &e.to_string(),
+                        ),
+                    };
+                    if let ast::SelectItem::ExprWithAlias { alias, .. } = item {
+                        column.name = alias.value.clone();
+                    }
+                    columns.push(column);
+                }
+                _ => return Ok(Vec::new()),
+            }
+        }
+        Ok(columns)
     }
 }

@@ -11,7 +11,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use floe_storage::btr::tree::Direction;
+use floe_storage::btr::tree::{Direction, Tree};
 use floe_storage::dict::{DictError, Dictionary, NewTable, TableDef};
 use floe_storage::srv::Engine;
 use floe_storage::trx::{Isolation, LockRead, TrxConfig, TrxSystem};
@@ -35,6 +35,17 @@ fn dict_error(error: DictError) -> StatementError {
 /// compared in lower case.
 pub fn normalize_name(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// What an ALTER's change made: the new definition, the trees it built
+/// (freed if the ALTER fails), and the old trees it no longer uses (freed
+/// once the new definition is durable).
+pub struct Altered {
+    pub def: TableDef,
+    pub new_trees: Vec<Tree>,
+    pub old_trees: Vec<Tree>,
+    /// TRUNCATE starts AUTO_INCREMENT over.
+    pub reset_auto_increment: bool,
 }
 
 pub struct Database {
@@ -278,13 +289,15 @@ impl Database {
         lock_wait: std::time::Duration,
     ) -> Result<(), StatementError> {
         let (schema, table) = (normalize_name(schema), normalize_name(table));
+        // The DDL mutex first: no ALTER of this table runs meanwhile, so
+        // the definition looked up now is the current one.
+        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
         let Some(meta) = self.table(&schema, &table) else {
             return Err(StatementError::UnknownTable { schema, table });
         };
         if !meta.mdl.acquire_for_drop(lock_wait) {
             return Err(StatementError::LockWaitTimeout);
         }
-        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
         // Purge must not reach the trees once their pages are freed.
         let index_ids: Vec<u64> = meta.def.indexes.iter().map(|i| i.index_id).collect();
         self.sys.forget_trees(&index_ids);
@@ -303,6 +316,98 @@ impl Database {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&(schema, table));
         Ok(())
+    }
+
+    /// ALTERs `schema.table` (blocking, as MySQL's ALGORITHM=COPY with
+    /// LOCK=EXCLUSIVE): under the DDL mutex and the table's exclusive
+    /// metadata lock (waiting up to `lock_wait` for open transactions),
+    /// `change` makes the new definition, building any new trees; the
+    /// dictionary record is then replaced (durably), the trees the new
+    /// definition no longer names are freed, and the new metadata takes
+    /// the old one's place. A crash before the record is replaced leaves
+    /// the old table whole (new trees leak their pages); after it, the new
+    /// one. `change` frees what it built when it fails itself.
+    pub fn alter_table(
+        &self,
+        schema: &str,
+        table: &str,
+        lock_wait: std::time::Duration,
+        change: impl FnOnce(&Engine, &TableMeta) -> Result<Altered, StatementError>,
+    ) -> Result<Arc<TableMeta>, StatementError> {
+        let (schema, table) = (normalize_name(schema), normalize_name(table));
+        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(meta) = self.table(&schema, &table) else {
+            return Err(StatementError::NoSuchTable { schema, table });
+        };
+        if !meta.mdl.acquire_exclusive(lock_wait) {
+            return Err(StatementError::LockWaitTimeout);
+        }
+        let engine = self.sys.engine();
+        let outcome = (|| {
+            let altered = change(engine, &meta)?;
+            let free_new = |altered: &Altered| {
+                for tree in &altered.new_trees {
+                    if let Err(e) = tree.free_pages(engine.env()) {
+                        log::warn!(
+                            "freeing tree of index {} after a failed ALTER: {e}",
+                            tree.index_id
+                        );
+                    }
+                }
+            };
+            let opened = match TableMeta::open(&self.sys, altered.def.clone()) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    let ids: Vec<u64> = altered.new_trees.iter().map(|t| t.index_id).collect();
+                    self.sys.forget_trees(&ids);
+                    free_new(&altered);
+                    return Err(StatementError::Storage(e.to_string()));
+                }
+            };
+            let gone: Vec<u64> = altered.old_trees.iter().map(|t| t.index_id).collect();
+            // Purge must not reach the old trees once their pages are freed.
+            self.sys.forget_trees(&gone);
+            if let Err(e) = self.dictionary.replace_table(engine, &altered.def) {
+                for tree in &altered.old_trees {
+                    self.sys.register_tree(*tree);
+                }
+                let ids: Vec<u64> = altered.new_trees.iter().map(|t| t.index_id).collect();
+                self.sys.forget_trees(&ids);
+                free_new(&altered);
+                return Err(dict_error(e));
+            }
+            for tree in &altered.old_trees {
+                // The record no longer names it: a failure here leaks pages.
+                if let Err(e) = tree.free_pages(engine.env()) {
+                    log::warn!("freeing tree of index {} after ALTER: {e}", tree.index_id);
+                }
+            }
+            opened.observe_auto_increment(
+                meta.next_auto_increment
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    .saturating_sub(1),
+            );
+            if altered.reset_auto_increment {
+                opened
+                    .next_auto_increment
+                    .store(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(opened)
+        })();
+        match outcome {
+            Ok(opened) => {
+                self.tables
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((schema, table), Arc::clone(&opened));
+                meta.mdl.release_exclusive(true);
+                Ok(opened)
+            }
+            Err(e) => {
+                meta.mdl.release_exclusive(false);
+                Err(e)
+            }
+        }
     }
 
     /// Stops purge and shuts the engine down cleanly (a checkpoint). Every

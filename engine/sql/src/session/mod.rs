@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use floe_server::protocol::{ColumnFlags, ColumnType, StatusFlags};
 use floe_server::{Column, Interrupt, ResultSink, Summary};
-use floe_storage::btr::tree::Direction;
+use floe_storage::btr::tree::{Direction, Tree};
 use floe_storage::dict::{IndexKind, NewTable};
 use floe_storage::trx::{Isolation, LockRead, Trx};
 use sqlparser::ast::{self, Statement};
@@ -90,6 +90,10 @@ pub struct SqlSession {
     warnings: Warnings,
     interrupt: Interrupt,
     prepared: HashMap<u32, backend::PreparedSql>,
+    /// The parameters of the prepared statement being executed, and where
+    /// its placeholders are in its text (line, column), in order.
+    parameters: Vec<Value>,
+    parameter_places: Arc<Vec<(u64, u64)>>,
     /// The server's own session (account tables, bootstrap): every privilege.
     system: bool,
     /// The host pattern of the account this session logged in as.
@@ -104,6 +108,9 @@ pub struct SqlSession {
     /// The server's connections (KILL, SHOW PROCESSLIST); None when the
     /// session is not served over the wire.
     processes: Option<floe_server::Processes>,
+    /// Texts parsed by this session (SHOW STATUS' Floe_statements_parsed:
+    /// prepared statements execute without parsing).
+    statements_parsed: u64,
 }
 
 /// A statement's outcome for the OK packet.
@@ -294,12 +301,15 @@ impl SqlSession {
             warnings: Warnings::default(),
             interrupt,
             prepared: HashMap::new(),
+            parameters: Vec::new(),
+            parameter_places: Arc::new(Vec::new()),
             system: false,
             account_host: "%".to_string(),
             grants: None,
             authorized: Vec::new(),
             savepoints: Vec::new(),
             processes: None,
+            statements_parsed: 0,
         }
     }
 
@@ -350,6 +360,7 @@ impl SqlSession {
             self.interrupt.check()?;
             return self.account_statement(statement, sink);
         }
+        self.statements_parsed += 1;
         let statements = parse(sql)?;
         if statements.is_empty() {
             return Err(StatementError::Empty);
@@ -472,11 +483,28 @@ impl SqlSession {
                 object_type,
                 if_exists,
                 names,
+                table,
                 ..
             } => {
                 self.commit_open()?;
-                self.drop(object_type, *if_exists, names)?
+                self.drop(object_type, *if_exists, names, table.as_ref())?
             }
+            Statement::CreateIndex(create) => {
+                self.commit_open()?;
+                self.create_index(create)?
+            }
+            Statement::AlterTable(alter) => {
+                self.commit_open()?;
+                self.alter(alter)?
+            }
+            Statement::Truncate(truncate) => {
+                self.commit_open()?;
+                self.truncate(truncate)?
+            }
+            Statement::ShowCreate {
+                obj_type: ast::ShowCreateObject::Table,
+                obj_name,
+            } => return self.show_create_table(obj_name, sink),
             Statement::Use(use_statement) => {
                 let name = match use_statement {
                     ast::Use::Object(name) | ast::Use::Database(name) | ast::Use::Schema(name) => {
@@ -559,6 +587,16 @@ impl SqlSession {
                     })
                     .collect();
                 return self.text_rows(sink, &["Level", "Code", "Message"], rows);
+            }
+            // sqlparser reads SHOW INDEX FROM t as a variable name's words.
+            Statement::ShowVariable { variable }
+                if variable.first().is_some_and(|v| {
+                    ["index", "indexes", "keys"]
+                        .iter()
+                        .any(|w| v.value.eq_ignore_ascii_case(w))
+                }) =>
+            {
+                return self.show_index(variable, sink)
             }
             Statement::ShowColumns { show_options, .. } => {
                 let name = show_options
@@ -689,11 +727,23 @@ impl SqlSession {
         if self.held.iter().any(|t| Arc::ptr_eq(t, table)) {
             return Ok(());
         }
-        if !table.mdl.acquire() {
-            return Err(StatementError::NoSuchTable {
-                schema: table.schema.clone(),
-                table: table.name.clone(),
-            });
+        match table.mdl.acquire() {
+            crate::catalog::MdlGrant::Granted => {}
+            crate::catalog::MdlGrant::Dropped => {
+                return Err(StatementError::NoSuchTable {
+                    schema: table.schema.clone(),
+                    table: table.name.clone(),
+                })
+            }
+            // An ALTER replaced the definition this statement was bound
+            // against (MySQL's ER_TABLE_DEF_CHANGED).
+            crate::catalog::MdlGrant::Replaced => {
+                return Err(StatementError::Server(floe_server::SqlError {
+                    code: 1412,
+                    sql_state: *b"HY000",
+                    message: "Table definition has changed, please retry transaction".into(),
+                }))
+            }
         }
         self.held.push(Arc::clone(table));
         Ok(())
@@ -1067,6 +1117,15 @@ impl BindEnv for SqlSession {
     }
     fn last_insert_id(&self) -> u64 {
         self.last_insert_id
+    }
+    fn parameter(&self, placeholder: &ast::ValueWithSpan) -> Result<Value> {
+        let start = placeholder.span.start;
+        self.parameter_places
+            .binary_search(&(start.line, start.column))
+            .ok()
+            .and_then(|n| self.parameters.get(n))
+            .cloned()
+            .ok_or_else(|| parse_error("'?' outside a prepared statement"))
     }
 }
 

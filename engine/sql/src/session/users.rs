@@ -832,6 +832,14 @@ impl SqlSession {
             Statement::Insert(insert) => {
                 if let ast::TableObject::TableName(name) = &insert.table {
                     targets.push((name, Privileges::INSERT));
+                    // REPLACE deletes what it replaces; ON DUPLICATE KEY
+                    // UPDATE updates.
+                    if insert.replace_into {
+                        targets.push((name, Privileges::DELETE));
+                    }
+                    if insert.on.is_some() {
+                        targets.push((name, Privileges::UPDATE));
+                    }
                 }
             }
             Statement::Update(update) => {
@@ -863,6 +871,11 @@ impl SqlSession {
                 }
             }
             Statement::CreateView(view) => targets.push((&view.name, Privileges::CREATE_VIEW)),
+            Statement::Drop {
+                object_type: ast::ObjectType::Index,
+                table: Some(table),
+                ..
+            } => targets.push((table, Privileges::INDEX)),
             Statement::Drop {
                 object_type, names, ..
             } => match object_type {
