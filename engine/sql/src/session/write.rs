@@ -136,7 +136,7 @@ impl SqlSession {
             .as_ref()
             .ok_or_else(|| StatementError::Unsupported("INSERT ... SET".into()))?;
         let ast::SetExpr::Values(values) = source.body.as_ref() else {
-            return Err(StatementError::Unsupported("INSERT ... SELECT".into()));
+            return self.insert_select(trx, &meta, &targets, source);
         };
         let mut context = self.eval_context();
         let mut generated = None;
