@@ -8,6 +8,7 @@ mod image;
 mod newc;
 mod nvmebench;
 mod qemu;
+mod slt;
 mod util;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ commands:
   qemu S    build the image and run scenario S from qemu/ (boot, pxe, badconfig, nvme, nvme_primary, nvmebench, run)
   run       deps + image + boot interactively; Ctrl-C powers the VM off
   test      everything CI checks: fmt, clippy, the workspace's tests, QEMU scenarios
+  slt [F]   the sqllogictest corpus (../shared/slt) against floe serve, over the wire
+            (--update-known-failures rewrites engine/sql/slt/known-failures.txt)
   bench B   run benchmark B side by side with its peer (storage: vs BTreeMap;
             nvme: Floe's NVMe driver vs the kernel's, in QEMU)
   help      this text
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         "run" => run(rest),
         "test" => test(rest),
         "bench" => bench(rest),
+        "slt" => slt::slt(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -101,6 +105,13 @@ fn test(args: &[String]) -> Result<(), String> {
         "cargo test",
         util::cargo(&["test", "--workspace", "--release"]),
     )?;
+    println!("==> sqllogictest corpus");
+    let slt_started = std::time::Instant::now();
+    slt::slt(&[])?;
+    println!(
+        "==> sqllogictest corpus: ok in {:.1} s",
+        slt_started.elapsed().as_secs_f64()
+    );
     let image = image::build()?;
     for name in QEMU_TEST_SCENARIOS {
         let scenario = qemu::load(name)?;
