@@ -255,3 +255,97 @@ fn ambiguous_names() {
     assert_eq!(run(&mut s, "SELECT 1 FROM a, a"), Err(1066));
     assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM a AS x, a AS y"), ["9"]);
 }
+
+// UPDATE and DELETE run their (uncorrelated) subqueries first; reading the
+// target table in one is MySQL's error 1093.
+#[test]
+fn subqueries_in_update_and_delete() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = session(dir.path());
+    rows(
+        &mut s,
+        "UPDATE a SET k = (SELECT MAX(v) FROM b) WHERE id IN (SELECT a_id FROM b WHERE v = 200)",
+    );
+    assert_eq!(rows(&mut s, "SELECT k FROM a WHERE id = 2"), ["900"]);
+    rows(&mut s, "DELETE FROM b WHERE a_id NOT IN (SELECT id FROM a)");
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM b"), ["3"]);
+    assert_eq!(
+        run(&mut s, "DELETE FROM a WHERE id IN (SELECT id FROM a)"),
+        Err(1093)
+    );
+}
+
+// EXPLAIN names the tables in join order with their access and join method.
+#[test]
+fn explain_shows_join_order_and_methods() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = session(dir.path());
+    let plan = rows(
+        &mut s,
+        "EXPLAIN SELECT * FROM b, a, c WHERE b.a_id = a.id AND a.k = c.x AND b.id = 2",
+    );
+    assert_eq!(plan.len(), 3, "{plan:?}");
+    assert!(
+        plan[0].starts_with("1,SIMPLE,b,NULL,const,NULL,PRIMARY"),
+        "{plan:?}"
+    );
+    assert!(
+        plan[1].starts_with("1,SIMPLE,a,NULL,eq_ref,NULL,PRIMARY"),
+        "{plan:?}"
+    );
+    assert!(
+        plan[2].contains(",c,NULL,ALL,") && plan[2].contains("hash join"),
+        "{plan:?}"
+    );
+    let plan = rows(
+        &mut s,
+        "EXPLAIN SELECT id FROM a WHERE id IN (SELECT a_id FROM b)",
+    );
+    assert_eq!(plan.len(), 2, "{plan:?}");
+    assert!(plan[1].starts_with("2,SUBQUERY,b"), "{plan:?}");
+}
+
+// information_schema's SCHEMATA, TABLES, COLUMNS and STATISTICS describe
+// the catalog, and join like tables.
+#[test]
+fn information_schema_tables() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = session(dir.path());
+    rows(&mut s, "CREATE VIEW v AS SELECT id FROM a");
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1"
+        ),
+        ["d", "information_schema"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT table_name, table_type FROM information_schema.tables \
+             WHERE table_schema = 'd' ORDER BY table_name"
+        ),
+        ["a,BASE TABLE", "b,BASE TABLE", "c,BASE TABLE", "v,VIEW"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT column_name, is_nullable, data_type, column_key FROM information_schema.columns \
+             WHERE table_schema = 'd' AND table_name = 'a' ORDER BY ordinal_position"
+        ),
+        ["id,NO,int,PRI", "k,YES,int,", "s,YES,varchar,"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT t.table_name, st.index_name FROM information_schema.tables t \
+             JOIN information_schema.statistics st ON st.table_name = t.table_name \
+             WHERE t.table_schema = 'd' ORDER BY 1"
+        ),
+        ["a,PRIMARY", "b,PRIMARY"]
+    );
+    assert_eq!(
+        run(&mut s, "SELECT * FROM information_schema.nope"),
+        Err(1146)
+    );
+}

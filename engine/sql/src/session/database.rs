@@ -271,6 +271,21 @@ impl Database {
             .cloned()
     }
 
+    /// The views of `schema`, sorted by name.
+    pub fn views_of(&self, schema: &str) -> Vec<Arc<ViewMeta>> {
+        let schema = normalize_name(schema);
+        let mut views: Vec<Arc<ViewMeta>> = self
+            .views
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|v| v.schema == schema)
+            .cloned()
+            .collect();
+        views.sort_by(|a, b| a.name.cmp(&b.name));
+        views
+    }
+
     /// Stores a view (its SELECT's text); `replace` replaces an existing view.
     pub fn create_view(
         &self,

@@ -335,6 +335,7 @@ impl SqlSession {
         }
         let done = match statement {
             Statement::Query(query) => return self.select(query, sink),
+            Statement::Explain { statement, .. } => return self.explain(statement, sink),
             Statement::Insert(insert) => {
                 self.data_statement(false, |s, trx| s.insert(trx, insert))?
             }

@@ -49,6 +49,10 @@ use crate::bind::{table_columns, Scope, ScopeColumn};
 use crate::expr::{CompareOp, LogicOp, SubqueryKind, SubqueryPlan};
 use crate::types::TypeClass;
 
+/// Tables in one SELECT's FROM, as MySQL (join steps keep table sets in
+/// a 64-bit mask).
+const MAX_JOIN_TABLES: usize = 61;
+
 /// A bound query.
 pub(super) enum QueryPlan {
     Select(Box<SelectPlan>),
@@ -70,6 +74,8 @@ pub(super) struct SetOpPlan {
 enum SourceKind {
     Table(Arc<TableMeta>),
     Derived(QueryPlan),
+    /// Rows made at bind time (information_schema).
+    Rows(Vec<Vec<Value>>),
 }
 
 struct Source {
@@ -145,6 +151,7 @@ impl QueryPlan {
                     match &source.kind {
                         SourceKind::Table(meta) => out.push(Arc::clone(meta)),
                         SourceKind::Derived(plan) => plan.tables(out),
+                        SourceKind::Rows(_) => {}
                     }
                 }
                 let mut visit = |e: &Expr| subquery_tables(e, out);
@@ -331,6 +338,286 @@ impl SqlSession {
         Ok(Done::default())
     }
 
+    /// information_schema.SCHEMATA / TABLES / COLUMNS / STATISTICS / VIEWS
+    /// as rows made from the catalog now (a snapshot for the statement);
+    /// None for other names. The columns are the ones clients read most,
+    /// not all of MySQL's.
+    #[allow(clippy::type_complexity)]
+    fn information_schema(
+        &self,
+        name: &ast::ObjectName,
+    ) -> Result<Option<(String, Vec<ScopeColumn>, Vec<Vec<Value>>)>> {
+        let parts = ident_name(name)?;
+        let (schema, table) = match parts.as_slice() {
+            [table] => (self.database.clone().unwrap_or_default(), table.clone()),
+            [schema, table] => (schema.clone(), table.clone()),
+            _ => return Ok(None),
+        };
+        if !schema.eq_ignore_ascii_case("information_schema") {
+            return Ok(None);
+        }
+        let table = table.to_ascii_uppercase();
+        let text = |s: &str| Value::string(s);
+        let opt = |s: Option<String>| s.map_or(Value::Null, |s| Value::string(&s));
+        let column = |name: &str, numeric: bool| ScopeColumn {
+            name: name.to_string(),
+            sql_type: if numeric {
+                SqlType::BIGINT_UNSIGNED
+            } else {
+                SqlType::varchar(64)
+            },
+            nullable: true,
+            hidden: false,
+        };
+        let columns_of = |spec: &[(&str, bool)]| spec.iter().map(|(n, k)| column(n, *k)).collect();
+        let mut schemas = self.db.schemas()?;
+        schemas.sort();
+        let mut rows = Vec::new();
+        let columns: Vec<ScopeColumn> = match table.as_str() {
+            "SCHEMATA" => {
+                for s in std::iter::once("information_schema".to_string()).chain(schemas) {
+                    rows.push(vec![
+                        text("def"),
+                        text(&s),
+                        text("utf8mb4"),
+                        text("utf8mb4_0900_ai_ci"),
+                        Value::Null,
+                        text("NO"),
+                    ]);
+                }
+                columns_of(&[
+                    ("CATALOG_NAME", false),
+                    ("SCHEMA_NAME", false),
+                    ("DEFAULT_CHARACTER_SET_NAME", false),
+                    ("DEFAULT_COLLATION_NAME", false),
+                    ("SQL_PATH", false),
+                    ("DEFAULT_ENCRYPTION", false),
+                ])
+            }
+            "TABLES" => {
+                for s in &schemas {
+                    for t in self.db.table_names(s) {
+                        let Some(meta) = self.db.table(s, &t) else {
+                            continue;
+                        };
+                        let auto = meta
+                            .auto_increment_column
+                            .map(|_| {
+                                Value::UInt(
+                                    meta.next_auto_increment
+                                        .load(std::sync::atomic::Ordering::Relaxed),
+                                )
+                            })
+                            .unwrap_or(Value::Null);
+                        rows.push(vec![
+                            text("def"),
+                            text(s),
+                            text(&t),
+                            text("BASE TABLE"),
+                            text("InnoDB"),
+                            Value::UInt(10),
+                            text("Dynamic"),
+                            Value::Null,
+                            auto,
+                            text("utf8mb4_0900_ai_ci"),
+                            text(""),
+                        ]);
+                    }
+                    for v in self.db.views_of(s) {
+                        rows.push(vec![
+                            text("def"),
+                            text(s),
+                            text(&v.name),
+                            text("VIEW"),
+                            Value::Null,
+                            Value::Null,
+                            Value::Null,
+                            Value::Null,
+                            Value::Null,
+                            Value::Null,
+                            text("VIEW"),
+                        ]);
+                    }
+                }
+                columns_of(&[
+                    ("TABLE_CATALOG", false),
+                    ("TABLE_SCHEMA", false),
+                    ("TABLE_NAME", false),
+                    ("TABLE_TYPE", false),
+                    ("ENGINE", false),
+                    ("VERSION", true),
+                    ("ROW_FORMAT", false),
+                    ("TABLE_ROWS", true),
+                    ("AUTO_INCREMENT", true),
+                    ("TABLE_COLLATION", false),
+                    ("TABLE_COMMENT", false),
+                ])
+            }
+            "COLUMNS" => {
+                for s in &schemas {
+                    for t in self.db.table_names(s) {
+                        let Some(meta) = self.db.table(s, &t) else {
+                            continue;
+                        };
+                        for (i, c) in meta.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
+                            let key =
+                                match meta.indexes.iter().find(|x| x.columns.first() == Some(&i)) {
+                                    Some(x)
+                                        if x.kind == IndexKind::Primary && !meta.hidden_row_id =>
+                                    {
+                                        "PRI"
+                                    }
+                                    Some(x) if x.kind == IndexKind::Unique => "UNI",
+                                    Some(_) => "MUL",
+                                    None => "",
+                                };
+                            let full = c.sql_type.sql_name();
+                            let data_type = full
+                                .split('(')
+                                .next()
+                                .unwrap_or("")
+                                .split(' ')
+                                .next()
+                                .unwrap_or("")
+                                .to_string();
+                            let default = match &c.default {
+                                crate::catalog::ColumnDefault::Value(v) => opt(v
+                                    .to_text()
+                                    .map(|b| String::from_utf8_lossy(&b).into_owned())),
+                                _ => Value::Null,
+                            };
+                            let (length, precision, scale) = match c.sql_type.class() {
+                                TypeClass::String => (
+                                    Value::UInt(u64::from(crate::expr::text_length_chars(
+                                        &c.sql_type,
+                                    ))),
+                                    Value::Null,
+                                    Value::Null,
+                                ),
+                                TypeClass::Int | TypeClass::Decimal => {
+                                    let p = if let SqlType::Decimal { precision, .. } = c.sql_type {
+                                        u64::from(precision)
+                                    } else {
+                                        u64::from(c.sql_type.display_length())
+                                    };
+                                    (
+                                        Value::Null,
+                                        Value::UInt(p),
+                                        Value::UInt(u64::from(c.sql_type.scale())),
+                                    )
+                                }
+                                _ => (Value::Null, Value::Null, Value::Null),
+                            };
+                            rows.push(vec![
+                                text("def"),
+                                text(s),
+                                text(&t),
+                                text(&c.name),
+                                Value::UInt(i as u64 + 1),
+                                default,
+                                text(if c.nullable { "YES" } else { "NO" }),
+                                text(&data_type),
+                                length,
+                                precision,
+                                scale,
+                                text(&full),
+                                text(key),
+                                text(if c.auto_increment {
+                                    "auto_increment"
+                                } else {
+                                    ""
+                                }),
+                            ]);
+                        }
+                    }
+                }
+                columns_of(&[
+                    ("TABLE_CATALOG", false),
+                    ("TABLE_SCHEMA", false),
+                    ("TABLE_NAME", false),
+                    ("COLUMN_NAME", false),
+                    ("ORDINAL_POSITION", true),
+                    ("COLUMN_DEFAULT", false),
+                    ("IS_NULLABLE", false),
+                    ("DATA_TYPE", false),
+                    ("CHARACTER_MAXIMUM_LENGTH", true),
+                    ("NUMERIC_PRECISION", true),
+                    ("NUMERIC_SCALE", true),
+                    ("COLUMN_TYPE", false),
+                    ("COLUMN_KEY", false),
+                    ("EXTRA", false),
+                ])
+            }
+            "STATISTICS" => {
+                for s in &schemas {
+                    for t in self.db.table_names(s) {
+                        let Some(meta) = self.db.table(s, &t) else {
+                            continue;
+                        };
+                        for (position, index) in meta.indexes.iter().enumerate() {
+                            if position == 0 && meta.hidden_row_id {
+                                continue;
+                            }
+                            for (seq, &c) in index.columns.iter().enumerate() {
+                                let Some(column) = meta.columns.get(c) else {
+                                    continue;
+                                };
+                                rows.push(vec![
+                                    text("def"),
+                                    text(s),
+                                    text(&t),
+                                    Value::UInt(u64::from(index.kind == IndexKind::NonUnique)),
+                                    text(s),
+                                    text(&index.name),
+                                    Value::UInt(seq as u64 + 1),
+                                    text(&column.name),
+                                    text("A"),
+                                    Value::Null,
+                                    text(if column.nullable { "YES" } else { "" }),
+                                    text("BTREE"),
+                                ]);
+                            }
+                        }
+                    }
+                }
+                columns_of(&[
+                    ("TABLE_CATALOG", false),
+                    ("TABLE_SCHEMA", false),
+                    ("TABLE_NAME", false),
+                    ("NON_UNIQUE", true),
+                    ("INDEX_SCHEMA", false),
+                    ("INDEX_NAME", false),
+                    ("SEQ_IN_INDEX", true),
+                    ("COLUMN_NAME", false),
+                    ("COLLATION", false),
+                    ("CARDINALITY", true),
+                    ("NULLABLE", false),
+                    ("INDEX_TYPE", false),
+                ])
+            }
+            "VIEWS" => {
+                for s in &schemas {
+                    for v in self.db.views_of(s) {
+                        rows.push(vec![text("def"), text(s), text(&v.name), text(&v.sql)]);
+                    }
+                }
+                columns_of(&[
+                    ("TABLE_CATALOG", false),
+                    ("TABLE_SCHEMA", false),
+                    ("TABLE_NAME", false),
+                    ("VIEW_DEFINITION", false),
+                ])
+            }
+            _ => {
+                return Err(StatementError::NoSuchTable {
+                    schema: "information_schema".into(),
+                    table: table.to_ascii_lowercase(),
+                })
+            }
+        };
+        Ok(Some((table, columns, rows)))
+    }
+
     /// The parsed SELECT of view `name`, if it is a view.
     fn view_query(&self, name: &ast::ObjectName) -> Result<Option<(String, Box<ast::Query>)>> {
         let (schema, view) = self.schema_and_table(name)?;
@@ -344,6 +631,79 @@ impl SqlSession {
                 "view {schema}.{view}: stored text is not a query"
             ))),
         }
+    }
+
+    /// EXPLAIN SELECT: one row per table read, in join order, in MySQL's
+    /// columns. Without statistics, `rows` and `filtered` are NULL; `type`
+    /// says how the table is read (const: primary key lookup, eq_ref/ref:
+    /// index lookup per row of the tables before it, range, ALL), `key` the
+    /// index, and Extra the join method (hash join, nested loop).
+    pub(super) fn explain(
+        &mut self,
+        statement: &Statement,
+        sink: &mut dyn ResultSink,
+    ) -> Result<()> {
+        let Statement::Query(query) = statement else {
+            return Err(StatementError::Unsupported(format!(
+                "EXPLAIN {}",
+                statement.to_string().chars().take(40).collect::<String>()
+            )));
+        };
+        let plan = self.bind_query(query, &Scope::default())?;
+        let mut lines = Vec::new();
+        let mut next_id = 1;
+        explain_plan(&plan, "SIMPLE", &mut next_id, &mut lines);
+        // With subqueries or unions, the outer SELECT is PRIMARY.
+        if lines.iter().any(|l| l.id > 1) {
+            for line in &mut lines {
+                if line.select_type == "SIMPLE" {
+                    line.select_type = "PRIMARY".into();
+                }
+            }
+        }
+        let titles = [
+            "id",
+            "select_type",
+            "table",
+            "partitions",
+            "type",
+            "possible_keys",
+            "key",
+            "key_len",
+            "ref",
+            "rows",
+            "filtered",
+            "Extra",
+        ];
+        let columns: Vec<Column> = titles
+            .iter()
+            .map(|t| column_definition(&SqlType::varchar(64), true, t))
+            .collect();
+        let types = vec![SqlType::varchar(64); titles.len()];
+        send_columns(sink, &columns)?;
+        let text = |v: Option<String>| v.map_or(Value::Null, |s| Value::string(&s));
+        for line in lines {
+            let row = vec![
+                Value::Int(line.id),
+                Value::string(&line.select_type),
+                text(line.table),
+                Value::Null,
+                text(line.access),
+                Value::Null,
+                text(line.key),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                text((!line.extra.is_empty()).then(|| line.extra.join("; "))),
+            ];
+            emit_row(sink, row, &types)?;
+        }
+        sink.done(&Summary {
+            status: self.status_flags(),
+            ..Summary::default()
+        })?;
+        Ok(())
     }
 
     /// INSERT ... SELECT: the query's rows are read first (as MySQL does
@@ -400,6 +760,52 @@ impl SqlSession {
                 self.warnings.total_count()
             ),
         })
+    }
+
+    /// Runs the subqueries of an UPDATE's or DELETE's expression now (they
+    /// read other tables, so once is enough) and puts their results in its
+    /// place. A subquery that reads the statement's own row (correlated)
+    /// is refused, and so is one that reads the target table (MySQL 1093).
+    pub(super) fn statement_subqueries(
+        &mut self,
+        trx: &mut Trx,
+        target: &Arc<TableMeta>,
+        mut expr: Expr,
+    ) -> Result<Expr> {
+        if !expr.has_subquery() {
+            return Ok(expr);
+        }
+        if expr.has_correlated_subquery() {
+            return Err(StatementError::Unsupported(
+                "a correlated subquery in UPDATE or DELETE".into(),
+            ));
+        }
+        let mut tables = Vec::new();
+        subquery_tables(&expr, &mut tables);
+        if tables.iter().any(|t| Arc::ptr_eq(t, target)) {
+            return Err(StatementError::Server(floe_server::SqlError {
+                code: 1093,
+                sql_state: *b"HY000",
+                message: format!(
+                    "You can't specify target table '{}' for update in FROM clause",
+                    target.name
+                ),
+            }));
+        }
+        for table in &tables {
+            self.hold(table)?;
+        }
+        let interrupt = self.interrupt.clone();
+        let mut exec = Exec {
+            trx: Some(trx),
+            interrupt: &interrupt,
+            lock: LockRead::None,
+            ctx: self.eval_context(),
+        };
+        exec.resolve(&mut expr, &[], &|_| true)?;
+        let warnings = exec.ctx.warnings;
+        self.absorb(&warnings);
+        Ok(expr)
     }
 
     /// The value of a constant expression (SET, ...): subqueries in it run
@@ -638,6 +1044,23 @@ impl SqlSession {
     ) -> Result<()> {
         match factor {
             ast::TableFactor::Table { name, alias, .. } => {
+                if let Some((table, columns, rows)) = self.information_schema(name)? {
+                    let alias = alias.as_ref().map_or(table, |a| a.name.value.clone());
+                    if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
+                        return Err(StatementError::NotUniqueTable(alias));
+                    }
+                    let width = columns.len();
+                    let offset = scope.push(&alias, "information_schema", columns);
+                    sources.push(Source {
+                        kind: SourceKind::Rows(rows),
+                        alias,
+                        offset,
+                        width,
+                        left_join: false,
+                        on: Vec::new(),
+                    });
+                    return Ok(());
+                }
                 if let Some((view, query)) = self.view_query(name)? {
                     let plan = self.bind_query(&query, &Scope::default())?;
                     let alias = alias.as_ref().map_or(view, |a| a.name.value.clone());
@@ -744,6 +1167,15 @@ impl SqlSession {
                 &mut on_conditions,
                 &mut using,
             )?;
+        }
+        if sources.len() > MAX_JOIN_TABLES {
+            return Err(StatementError::Server(floe_server::SqlError {
+                code: 1116,
+                sql_state: *b"HY000",
+                message: format!(
+                    "Too many tables; Floe can only use {MAX_JOIN_TABLES} tables in a join"
+                ),
+            }));
         }
         let width = scope.width();
         let mut binder = Binder {
@@ -1301,7 +1733,7 @@ impl Exec<'_> {
             }
         }
         // A constant false WHERE reads nothing.
-        let steps = self.plan_steps(plan, conjuncts, sources_on)?;
+        let steps = self.plan_steps(plan, conjuncts, sources_on);
         let aggregate = plan.aggregate;
         let stop_after = if order.is_empty() && !aggregate && !plan.distinct {
             plan.limit.map(|l| l.saturating_add(plan.offset))
@@ -1382,17 +1814,12 @@ impl Exec<'_> {
     }
 
     fn plan_steps(
-        &mut self,
+        &self,
         plan: &SelectPlan,
         conjuncts: Vec<Expr>,
         sources_on: Vec<Vec<Expr>>,
-    ) -> Result<Vec<Step>> {
+    ) -> Vec<Step> {
         let count = plan.sources.len();
-        if count > 63 {
-            return Err(StatementError::Unsupported(
-                "more than 63 tables in a join".into(),
-            ));
-        }
         let all: u64 = if count == 0 { 0 } else { (1u64 << count) - 1 };
         let mut pending: Vec<(Expr, u64)> = conjuncts
             .into_iter()
@@ -1467,7 +1894,7 @@ impl Exec<'_> {
                 }),
             }
         }
-        Ok(steps)
+        steps
     }
 
     /// Equalities `source.column = <bound values>`: (column within the
@@ -1554,7 +1981,7 @@ impl Exec<'_> {
                             2
                         }
                     }
-                    SourceKind::Derived(_) => 1,
+                    SourceKind::Derived(_) | SourceKind::Rows(_) => 1,
                 };
                 if score > best.0 {
                     best = (score, s);
@@ -1742,6 +2169,7 @@ impl Exec<'_> {
             .collect();
         let mut rows = match &source.kind {
             SourceKind::Derived(query) => self.run(query, &[])?,
+            SourceKind::Rows(rows) => rows.clone(),
             SourceKind::Table(meta) => {
                 let shifted: Vec<Expr> = own.iter().map(|e| shift(e, offset)).collect();
                 let access = plan::choose(meta, and_all(&shifted).as_ref());
@@ -1794,6 +2222,190 @@ impl Exec<'_> {
         };
         held[at] = Some(Held { rows: kept, hash });
         Ok(())
+    }
+}
+
+/// One row of EXPLAIN.
+struct ExplainLine {
+    id: i64,
+    select_type: String,
+    table: Option<String>,
+    access: Option<String>,
+    key: Option<String>,
+    extra: Vec<String>,
+}
+
+fn explain_plan(
+    plan: &QueryPlan,
+    select_type: &str,
+    next_id: &mut i64,
+    out: &mut Vec<ExplainLine>,
+) {
+    match plan {
+        QueryPlan::SetOp(set) => {
+            explain_plan(&set.left, select_type, next_id, out);
+            explain_plan(&set.right, "UNION", next_id, out);
+        }
+        QueryPlan::Select(select) => explain_select(select, select_type, next_id, out),
+    }
+}
+
+fn explain_select(
+    plan: &SelectPlan,
+    select_type: &str,
+    next_id: &mut i64,
+    out: &mut Vec<ExplainLine>,
+) {
+    let id = *next_id;
+    *next_id += 1;
+    let interrupt = Interrupt::new();
+    let exec = Exec {
+        trx: None,
+        interrupt: &interrupt,
+        lock: LockRead::None,
+        ctx: EvalContext::new(now_utc()),
+    };
+    let sources_on: Vec<Vec<Expr>> = plan.sources.iter().map(|s| s.on.clone()).collect();
+    let steps = exec.plan_steps(plan, plan.conjuncts.clone(), sources_on);
+    let mut derived = Vec::new();
+    let null_row = vec![Value::Null; plan.width];
+    for (position, step) in steps.iter().enumerate() {
+        if step.source == usize::MAX {
+            out.push(ExplainLine {
+                id,
+                select_type: select_type.into(),
+                table: None,
+                access: None,
+                key: None,
+                extra: vec![if step.matching.is_empty() {
+                    "No tables used"
+                } else {
+                    "Using where"
+                }
+                .into()],
+            });
+            continue;
+        }
+        let source = &plan.sources[step.source];
+        let mut extra = Vec::new();
+        if !step.matching.is_empty() || !step.after.is_empty() {
+            extra.push("Using where".to_string());
+        }
+        let (table, access, key) = match &source.kind {
+            SourceKind::Rows(_) => (source.alias.clone(), "ALL".to_string(), None),
+            SourceKind::Derived(inner) => {
+                derived.push(inner);
+                (
+                    format!("<derived{}>", *next_id + derived.len() as i64 - 1),
+                    "ALL".to_string(),
+                    None,
+                )
+            }
+            SourceKind::Table(meta) => match &step.method {
+                Method::Access if position == 0 => {
+                    let own: Vec<Expr> = step
+                        .matching
+                        .iter()
+                        .filter(|e| !e.has_subquery())
+                        .filter_map(|e| constant_for(e, source.offset, source.width, &null_row))
+                        .collect();
+                    let access = plan::choose(meta, and_all(&own).as_ref());
+                    let name = meta.indexes.get(access.index).map(|i| i.name.clone());
+                    if access == Access::full_scan() {
+                        (source.alias.clone(), "ALL".into(), None)
+                    } else if access.point {
+                        (source.alias.clone(), "const".into(), name)
+                    } else {
+                        (source.alias.clone(), "range".into(), name)
+                    }
+                }
+                Method::Access => {
+                    let bound: u64 = steps[..position]
+                        .iter()
+                        .filter(|s| s.source != usize::MAX)
+                        .fold(0, |m, s| m | (1u64 << s.source));
+                    let equal: Vec<usize> =
+                        Exec::equalities(plan, step.source, bound, &step.matching)
+                            .iter()
+                            .filter_map(|(mine, _)| match mine {
+                                Expr::Column { index, .. } => Some(index - source.offset),
+                                _ => None,
+                            })
+                            .collect();
+                    let index = meta
+                        .indexes
+                        .iter()
+                        .find(|i| i.columns.first().is_some_and(|c| equal.contains(c)));
+                    let kind = match index {
+                        Some(i)
+                            if i.kind != floe_storage::dict::IndexKind::NonUnique
+                                && i.columns.iter().all(|c| equal.contains(c)) =>
+                        {
+                            "eq_ref"
+                        }
+                        _ => "ref",
+                    };
+                    (
+                        source.alias.clone(),
+                        kind.into(),
+                        index.map(|i| i.name.clone()),
+                    )
+                }
+                Method::Hash { .. } => {
+                    extra.push("Using join buffer (hash join)".into());
+                    (source.alias.clone(), "ALL".into(), None)
+                }
+                Method::Loop => {
+                    if position > 0 {
+                        extra.push("Using join buffer (nested loop)".into());
+                    }
+                    (source.alias.clone(), "ALL".into(), None)
+                }
+            },
+        };
+        if source.left_join {
+            extra.push("Left join".into());
+        }
+        out.push(ExplainLine {
+            id,
+            select_type: select_type.into(),
+            table: Some(table),
+            access: Some(access),
+            key,
+            extra,
+        });
+    }
+    for inner in derived {
+        explain_plan(inner, "DERIVED", next_id, out);
+    }
+    // Subqueries in expressions, in clause order.
+    let mut subqueries = Vec::new();
+    for e in plan
+        .projections
+        .iter()
+        .chain(&plan.conjuncts)
+        .chain(plan.having.iter())
+    {
+        collect_subqueries(e, &mut subqueries);
+    }
+    for bound in subqueries {
+        let kind = if bound.outer_references.is_empty() {
+            "SUBQUERY"
+        } else {
+            "DEPENDENT SUBQUERY"
+        };
+        explain_plan(&bound.plan, kind, next_id, out);
+    }
+}
+
+fn collect_subqueries<'p>(expr: &'p Expr, out: &mut Vec<&'p BoundSubquery>) {
+    if let Expr::Subquery { plan, .. } = expr {
+        if let Some(bound) = plan.as_any().downcast_ref::<BoundSubquery>() {
+            out.push(bound);
+        }
+    }
+    for child in expr.children() {
+        collect_subqueries(child, out);
     }
 }
 

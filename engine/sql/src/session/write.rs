@@ -255,10 +255,14 @@ impl SqlSession {
             let expr = self
                 .binder(Some(&meta), &alias, "field list")
                 .bind(&assignment.value)?;
+            let expr = self.statement_subqueries(trx, &meta, expr)?;
             assignments.push((index, expr));
         }
         let where_clause = match &update.selection {
-            Some(e) => Some(self.binder(Some(&meta), &alias, "where clause").bind(e)?),
+            Some(e) => {
+                let bound = self.binder(Some(&meta), &alias, "where clause").bind(e)?;
+                Some(self.statement_subqueries(trx, &meta, bound)?)
+            }
             None => None,
         };
         let limit = match &update.limit {
@@ -318,7 +322,10 @@ impl SqlSession {
         let (meta, alias) = self.single_table(from)?;
         self.hold(&meta)?;
         let where_clause = match &delete.selection {
-            Some(e) => Some(self.binder(Some(&meta), &alias, "where clause").bind(e)?),
+            Some(e) => {
+                let bound = self.binder(Some(&meta), &alias, "where clause").bind(e)?;
+                Some(self.statement_subqueries(trx, &meta, bound)?)
+            }
             None => None,
         };
         let limit = match &delete.limit {
