@@ -959,6 +959,80 @@ impl Expr {
 }
 
 impl Expr {
+    /// Calls `visit` on each direct operand, without allocating (executors
+    /// walk trees per row).
+    pub fn for_each_child<'a>(&'a self, visit: &mut dyn FnMut(&'a Expr)) {
+        match self {
+            Expr::Column { .. } | Expr::Literal(_) => {}
+            Expr::Subquery { operand, .. } => {
+                if let Some(o) = operand {
+                    visit(o);
+                }
+            }
+            Expr::Negate(e) | Expr::Not(e) => visit(e),
+            Expr::Arith { left, right, .. }
+            | Expr::Compare { left, right, .. }
+            | Expr::Logic { left, right, .. } => {
+                visit(left);
+                visit(right);
+            }
+            Expr::IsNull { operand, .. } | Expr::IsTruth { operand, .. } => visit(operand),
+            Expr::Between {
+                operand, low, high, ..
+            } => {
+                visit(operand);
+                visit(low);
+                visit(high);
+            }
+            Expr::InList { operand, list, .. } => {
+                visit(operand);
+                list.iter().for_each(visit);
+            }
+            Expr::Like {
+                operand, pattern, ..
+            } => {
+                visit(operand);
+                visit(pattern);
+            }
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                if let Some(o) = operand {
+                    visit(o);
+                }
+                for (when, then) in branches {
+                    visit(when);
+                    visit(then);
+                }
+                if let Some(o) = otherwise {
+                    visit(o);
+                }
+            }
+            Expr::Cast { operand, .. } => visit(operand),
+            Expr::DateArith { date, interval, .. } => {
+                visit(date);
+                visit(interval);
+            }
+            Expr::Function { args, .. } => args.iter().for_each(visit),
+        }
+    }
+
+    /// Whether `pred` holds for this node or any below it.
+    pub fn any_node(&self, pred: &dyn Fn(&Expr) -> bool) -> bool {
+        if pred(self) {
+            return true;
+        }
+        let mut found = false;
+        self.for_each_child(&mut |child| {
+            if !found && child.any_node(pred) {
+                found = true;
+            }
+        });
+        found
+    }
+
     /// The direct operands of this node.
     pub fn children(&self) -> Vec<&Expr> {
         match self {
@@ -1046,20 +1120,17 @@ impl Expr {
         if let Expr::Column { index, .. } = self {
             visit(*index);
         }
-        for child in self.children() {
-            child.for_each_column(visit);
-        }
+        self.for_each_child(&mut |child| child.for_each_column(visit));
     }
 
     /// Whether a subquery appears anywhere in the tree.
     pub fn has_subquery(&self) -> bool {
-        matches!(self, Expr::Subquery { .. }) || self.children().iter().any(|c| c.has_subquery())
+        self.any_node(&|e| matches!(e, Expr::Subquery { .. }))
     }
 
     /// Whether a correlated subquery appears anywhere in the tree.
     pub fn has_correlated_subquery(&self) -> bool {
-        matches!(self, Expr::Subquery { plan, .. } if plan.correlated())
-            || self.children().iter().any(|c| c.has_correlated_subquery())
+        self.any_node(&|e| matches!(e, Expr::Subquery { plan, .. } if plan.correlated()))
     }
 
     /// Rewrites every column index with `map` (None: leave it).

@@ -349,3 +349,24 @@ fn information_schema_tables() {
         Err(1146)
     );
 }
+
+// A SELECT without grouping, DISTINCT or ORDER BY streams: rows made before
+// an error reach the client first, as MySQL sends them (here row 2
+// overflows BIGINT); with ORDER BY nothing is sent before the error.
+#[test]
+fn rows_stream_until_an_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = session(dir.path());
+    let mut sink = Collect::default();
+    let outcome = s.execute("SELECT id * 9223372036854775807 FROM a", false, &mut sink);
+    assert_eq!(outcome.map_err(|e| e.code()), Err(1690));
+    assert_eq!(sink.rows, ["9223372036854775807"]);
+    let mut sink = Collect::default();
+    let outcome = s.execute(
+        "SELECT id * 9223372036854775807 FROM a ORDER BY 1",
+        false,
+        &mut sink,
+    );
+    assert_eq!(outcome.map_err(|e| e.code()), Err(1690));
+    assert!(sink.rows.is_empty());
+}

@@ -281,35 +281,51 @@ impl SqlSession {
         plan.tables(&mut tables);
         let interrupt = self.interrupt.clone();
         let read_only = lock == LockRead::None;
-        let (rows, warnings) = if tables.is_empty() {
-            // No table: no transaction needed.
-            let mut exec = Exec {
-                trx: None,
-                interrupt: &interrupt,
-                lock,
-                ctx: self.eval_context(),
-            };
-            let rows = exec.run(&plan, &[])?;
-            (rows, exec.ctx.warnings)
-        } else {
-            self.data_statement(read_only, |session, trx| {
-                for table in &tables {
-                    session.hold(table)?;
-                }
+        // Rows go to the client as they are made unless they must all be
+        // seen first (grouping, DISTINCT, ORDER BY, UNION).
+        let streams = matches!(&plan, QueryPlan::Select(s)
+            if !s.aggregate && !s.distinct && s.order.is_empty());
+        let types = plan.types().to_vec();
+        if streams {
+            send_columns(sink, plan.columns())?;
+        }
+        let (rows, warnings) = {
+            let mut send = |values: Vec<Value>| emit_row(&mut *sink, values, &types);
+            let stream: Option<RowStream<'_>> = if streams { Some(&mut send) } else { None };
+            if tables.is_empty() {
+                // No table: no transaction needed.
                 let mut exec = Exec {
-                    trx: Some(trx),
+                    trx: None,
                     interrupt: &interrupt,
                     lock,
-                    ctx: session.eval_context(),
+                    ctx: self.eval_context(),
+                    stream,
                 };
                 let rows = exec.run(&plan, &[])?;
-                Ok((rows, exec.ctx.warnings))
-            })?
+                (rows, exec.ctx.warnings)
+            } else {
+                self.data_statement(read_only, |session, trx| {
+                    for table in &tables {
+                        session.hold(table)?;
+                    }
+                    let mut exec = Exec {
+                        trx: Some(trx),
+                        interrupt: &interrupt,
+                        lock,
+                        ctx: session.eval_context(),
+                        stream,
+                    };
+                    let rows = exec.run(&plan, &[])?;
+                    Ok((rows, exec.ctx.warnings))
+                })?
+            }
         };
         self.absorb(&warnings);
-        send_columns(sink, plan.columns())?;
-        for row in rows {
-            emit_row(sink, row, plan.types())?;
+        if !streams {
+            send_columns(sink, plan.columns())?;
+            for row in rows {
+                emit_row(sink, row, &types)?;
+            }
         }
         sink.done(&Summary {
             status: self.status_flags(),
@@ -731,6 +747,7 @@ impl SqlSession {
             interrupt: &interrupt,
             lock,
             ctx: self.eval_context(),
+            stream: None,
         };
         let rows = exec.run(&plan, &[])?;
         let warnings = exec.ctx.warnings;
@@ -801,6 +818,7 @@ impl SqlSession {
             interrupt: &interrupt,
             lock: LockRead::None,
             ctx: self.eval_context(),
+            stream: None,
         };
         exec.resolve(&mut expr, &[], &|_| true)?;
         let warnings = exec.ctx.warnings;
@@ -831,6 +849,7 @@ impl SqlSession {
                 interrupt: &interrupt,
                 lock: LockRead::None,
                 ctx: session.eval_context(),
+                stream: None,
             };
             let mut resolved = bound.clone();
             exec.resolve(&mut resolved, &[], &|_| true)?;
@@ -1498,13 +1517,19 @@ fn alias_index(aliases: &[Option<String>], e: &ast::Expr) -> Option<usize> {
 // ---- execution -------------------------------------------------------------
 
 /// Runs plans inside one statement's transaction.
-struct Exec<'a> {
+struct Exec<'a, 's> {
     /// None only for queries without tables.
     trx: Option<&'a mut Trx>,
     interrupt: &'a Interrupt,
     lock: LockRead,
     ctx: EvalContext,
+    /// Where the statement's own SELECT sends rows as they are made, when
+    /// it needs no grouping, DISTINCT or ORDER BY (taken by the first
+    /// `run_select`, so subqueries never see it).
+    stream: Option<RowStream<'s>>,
 }
+
+type RowStream<'a> = &'a mut dyn FnMut(Vec<Value>) -> Result<()>;
 
 /// How one join step finds its rows.
 enum Method {
@@ -1567,7 +1592,7 @@ fn hash_class(left: &SqlType, right: &SqlType) -> Option<(TypeClass, Option<KeyC
     None
 }
 
-impl Exec<'_> {
+impl Exec<'_, '_> {
     fn run(&mut self, plan: &QueryPlan, outer: &[Value]) -> Result<Vec<Vec<Value>>> {
         match plan {
             QueryPlan::Select(select) => self.run_select(select, outer),
@@ -1688,6 +1713,8 @@ impl Exec<'_> {
     }
 
     fn run_select(&mut self, plan: &SelectPlan, outer: &[Value]) -> Result<Vec<Vec<Value>>> {
+        let mut stream = self.stream.take();
+        let (mut skipped, mut sent) = (0usize, 0usize);
         // Subqueries that read nothing of this query's own tables run once.
         let mut base: Vec<Value> = outer.iter().take(plan.outer_width).cloned().collect();
         base.resize(plan.width, Value::Null);
@@ -1743,9 +1770,10 @@ impl Exec<'_> {
         let mut joined: Vec<Vec<Value>> = Vec::new();
         let mut out: Vec<(Vec<Value>, Vec<Value>)> = Vec::new();
         let mut held: Vec<Option<Held>> = (0..steps.len()).map(|_| None).collect();
+        let (limit, offset) = (plan.limit, plan.offset);
         let mut row = base.clone();
         {
-            let mut emit = |exec: &mut Exec<'_>, row: &[Value]| -> Result<bool> {
+            let mut emit = |exec: &mut Exec<'_, '_>, row: &[Value]| -> Result<bool> {
                 if aggregate {
                     joined.push(row.to_vec());
                     return Ok(true);
@@ -1758,6 +1786,18 @@ impl Exec<'_> {
                     .iter()
                     .map(|e| exec.eval(e, row))
                     .collect::<Result<Vec<_>>>()?;
+                if let Some(stream) = stream.as_mut() {
+                    if limit == Some(0) {
+                        return Ok(false);
+                    }
+                    if skipped < offset {
+                        skipped += 1;
+                        return Ok(true);
+                    }
+                    stream(values)?;
+                    sent += 1;
+                    return Ok(limit.is_none_or(|l| sent < l));
+                }
                 out.push((keys, values));
                 Ok(stop_after.is_none_or(|n| out.len() < n))
             };
@@ -1833,7 +1873,8 @@ impl Exec<'_> {
         let mut order: Vec<usize> = Vec::new();
         let mut bound = 0u64;
         while order.len() < count {
-            let next = if has_left {
+            // One table, or LEFT JOIN: FROM order.
+            let next = if has_left || count == 1 {
                 order.len()
             } else {
                 self.pick_next(plan, &pending, bound, &order)
@@ -2018,7 +2059,7 @@ impl Exec<'_> {
         at: usize,
         row: &mut Vec<Value>,
         held: &mut Vec<Option<Held>>,
-        emit: &mut dyn FnMut(&mut Exec<'_>, &[Value]) -> Result<bool>,
+        emit: &mut dyn FnMut(&mut Exec<'_, '_>, &[Value]) -> Result<bool>,
     ) -> Result<bool> {
         let Some(step) = steps.get(at) else {
             return emit(self, row);
@@ -2123,7 +2164,7 @@ impl Exec<'_> {
         at: usize,
         row: &mut Vec<Value>,
         held: &mut Vec<Option<Held>>,
-        emit: &mut dyn FnMut(&mut Exec<'_>, &[Value]) -> Result<bool>,
+        emit: &mut dyn FnMut(&mut Exec<'_, '_>, &[Value]) -> Result<bool>,
         values: Vec<Value>,
     ) -> Result<Candidate> {
         let step = &steps[at];
@@ -2264,6 +2305,7 @@ fn explain_select(
         interrupt: &interrupt,
         lock: LockRead::None,
         ctx: EvalContext::new(now_utc()),
+        stream: None,
     };
     let sources_on: Vec<Vec<Expr>> = plan.sources.iter().map(|s| s.on.clone()).collect();
     let steps = exec.plan_steps(plan, plan.conjuncts.clone(), sources_on);
@@ -2547,9 +2589,7 @@ fn find_column(expr: &Expr, index: usize, found: &mut Option<Expr>) {
         }
         return;
     }
-    for child in expr.children() {
-        find_column(child, index, found);
-    }
+    expr.for_each_child(&mut |child| find_column(child, index, found));
 }
 
 /// `expr` with its columns moved down by `offset` (a source's own row).
