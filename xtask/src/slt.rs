@@ -9,9 +9,10 @@
 //! `mysql`: `skipif`/`onlyif`, `statement ok|error`, `query <types> <sort>`,
 //! `hash-threshold`, `halt`. Values print by the type letter (I integer, R
 //! `%.3f`, T text), NULL as `NULL`, the empty string as `(empty)`;
-//! `rowsort`/`valuesort` sort after formatting; results with more values
-//! than the hash threshold (or whose expected block is `N values hashing
-//! to H`) compare as the MD5 of every value followed by a newline.
+//! `rowsort`/`valuesort` sort after formatting; an expected block of the
+//! form `N values hashing to H` (the corpus writes one where the result
+//! had more values than its hash threshold) compares as the MD5 of every
+//! value followed by a newline, anything else value by value.
 //!
 //! The parser is ours, not the `sqllogictest` crate's: its record model
 //! formats and compares values its own way, and what matters here is

@@ -1,9 +1,13 @@
 //! The binder: sqlparser's expression AST to `Expr`, with column names
-//! resolved against one table (MySQL's rules: case-insensitive column
-//! names, `table.column` and `schema.table.column` qualifiers), session
-//! variables and session functions (DATABASE(), CONNECTION_ID(), ...)
-//! read once as literals, and aggregate calls collected into slots that
-//! the executor fills per group.
+//! resolved against a `Scope` (MySQL's rules: case-insensitive column
+//! names, `table.column` and `schema.table.column` qualifiers, an
+//! unqualified name in two tables is ambiguous, 1052), session variables
+//! and session functions (DATABASE(), CONNECTION_ID(), ...) read once as
+//! literals, aggregate calls collected into slots that the executor fills
+//! per group, and subqueries bound by the session (`BindEnv::bind_subquery`)
+//! with the enclosing scope visible: a name not found among a subquery's
+//! own tables resolves to an outer query's (a correlated reference, noted
+//! in `outer_references`).
 
 use sqlparser::ast::{self, BinaryOperator, DataType, DateTimeField, UnaryOperator};
 

@@ -35,11 +35,21 @@
 //! is evaluated on. IN (subquery) becomes an IN list, so NOT IN follows
 //! MySQL's NULL rules (NULL when no value matches and one is NULL).
 //!
+//! Results. A SELECT without grouping, DISTINCT, ORDER BY or UNION sends
+//! its rows to the client as the join makes them; the others collect their
+//! rows first (they must see them all). EXPLAIN shows the join order,
+//! access paths and join methods in MySQL's columns; information_schema's
+//! SCHEMATA, TABLES, COLUMNS, STATISTICS and VIEWS are rows made from the
+//! catalog when the statement binds.
+//!
 //! Differences from MySQL, known: no cost model or statistics (the order
-//! above); RIGHT/FULL JOIN, NATURAL JOIN, LATERAL and WITH are refused; a
-//! correlated subquery in an aggregate's argument is refused; results are
-//! collected before they are sent (grouping, DISTINCT and ORDER BY need
-//! them; the others could stream later).
+//! above; EXPLAIN's rows/filtered are NULL); RIGHT/FULL JOIN, NATURAL
+//! JOIN, LATERAL, WITH, INTERSECT/EXCEPT and a LEFT JOIN of a
+//! parenthesized join are refused; `SELECT *` over JOIN ... USING shows
+//! the joined column of each table (MySQL shows it once); a correlated
+//! subquery in an aggregate's argument, or in UPDATE/DELETE, is refused;
+//! views are stored as text and bound at each use (no column list,
+//! ALGORITHM or CHECK OPTION).
 
 use std::collections::HashSet;
 use std::fmt;
