@@ -8,6 +8,7 @@ mod image;
 mod newc;
 mod nvmebench;
 mod qemu;
+mod slt;
 mod sysbench;
 mod util;
 
@@ -21,9 +22,11 @@ commands:
   image     build the PXE bundle in target/image (kernel, initramfs, boot.ipxe, manifest)
   qemu S    build the image and run scenario S from qemu/ (boot, pxe, badconfig, nvme, nvme_primary, nvmebench, run)
   run       deps + image + boot interactively; Ctrl-C powers the VM off
-  test      everything CI checks: fmt, clippy, the workspace's tests, sysbench
-            against the release server, QEMU scenarios
+  test      everything CI checks: fmt, clippy, the workspace's tests, the
+            sqllogictest corpus and sysbench against the release server, QEMU scenarios
   sysbench  only the sysbench step of test (release server, five OLTP workloads)
+  slt [F]   the sqllogictest corpus (../shared/slt) against floe serve, over the wire
+            (--update-known-failures rewrites engine/sql/slt/known-failures.txt)
   bench B   run benchmark B side by side with its peer (storage: vs BTreeMap;
             nvme: Floe's NVMe driver vs the kernel's, in QEMU; sysbench: OLTP
             workloads vs a private MariaDB [--time S] [--table-size N])
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "sysbench" if rest.is_empty() => sysbench::test_step(),
         "bench" => bench(rest),
+        "slt" => slt::slt(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -106,6 +110,13 @@ fn test(args: &[String]) -> Result<(), String> {
         "cargo test",
         util::cargo(&["test", "--workspace", "--release"]),
     )?;
+    println!("==> sqllogictest corpus");
+    let slt_started = std::time::Instant::now();
+    slt::slt(&[])?;
+    println!(
+        "==> sqllogictest corpus: ok in {:.1} s",
+        slt_started.elapsed().as_secs_f64()
+    );
     sysbench::test_step()?;
     let image = image::build()?;
     for name in QEMU_TEST_SCENARIOS {

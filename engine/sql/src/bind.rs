@@ -1,13 +1,18 @@
 //! The binder: sqlparser's expression AST to `Expr`, with column names
-//! resolved against one table (MySQL's rules: case-insensitive column
-//! names, `table.column` and `schema.table.column` qualifiers), session
-//! variables and session functions (DATABASE(), CONNECTION_ID(), ...)
-//! read once as literals, and aggregate calls collected into slots that
-//! the executor fills per group.
+//! resolved against a `Scope` (MySQL's rules: case-insensitive column
+//! names, `table.column` and `schema.table.column` qualifiers, an
+//! unqualified name in two tables is ambiguous, 1052), session variables
+//! and session functions (DATABASE(), CONNECTION_ID(), ...) read once as
+//! literals, aggregate calls collected into slots that the executor fills
+//! per group, and subqueries bound by the session (`BindEnv::bind_subquery`)
+//! with the enclosing scope visible: a name not found among a subquery's
+//! own tables resolves to an outer query's (a correlated reference, noted
+//! in `outer_references`).
 
 use sqlparser::ast::{self, BinaryOperator, DataType, DateTimeField, UnaryOperator};
 
 use crate::catalog::TableMeta;
+use crate::expr::SubqueryKind;
 use crate::session::StatementError;
 use crate::temporal::{parse_datetime, parse_time};
 use crate::{
@@ -31,6 +36,15 @@ pub trait BindEnv {
     fn user(&self) -> String;
     fn connection_id(&self) -> u32;
     fn last_insert_id(&self) -> u64;
+    /// Binds a subquery nested in `outer` (IN, EXISTS, scalar).
+    fn bind_subquery(
+        &self,
+        query: &ast::Query,
+        outer: &Scope,
+    ) -> Result<std::sync::Arc<dyn crate::expr::SubqueryPlan>, StatementError> {
+        let _ = outer;
+        Err(unsupported(format!("subquery {query}")))
+    }
 }
 
 /// One aggregate call found while binding: where it reads its argument.
@@ -40,17 +54,150 @@ pub struct AggregateSlot {
     pub argument: Option<Expr>,
 }
 
-/// Binds expressions over the rows of at most one table.
+/// One column a name can resolve to.
+#[derive(Debug, Clone)]
+pub struct ScopeColumn {
+    pub name: String,
+    pub sql_type: crate::SqlType,
+    pub nullable: bool,
+    /// Not visible to names or `*` (the hidden row id).
+    pub hidden: bool,
+}
+
+/// One table (base table, view or derived table) of a FROM clause, at
+/// `offset` in the row the executor builds.
+#[derive(Debug, Clone)]
+pub struct ScopeTable {
+    /// The name the table is known by in the statement (alias or name).
+    pub alias: String,
+    pub schema: String,
+    pub columns: Vec<ScopeColumn>,
+    pub offset: usize,
+    /// 0 for the outermost query; a subquery's tables are one level deeper.
+    pub level: usize,
+}
+
+/// The tables names resolve against: the statement's own (deepest level)
+/// first, then those of the queries it is nested in (correlated
+/// references). A row holds the outer queries' columns first, so an index
+/// below `outer_width` is an outer reference.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub tables: Vec<ScopeTable>,
+    pub outer_width: usize,
+    pub level: usize,
+    /// Columns merged by JOIN ... USING: an unqualified name resolves to
+    /// the first table that has it instead of being ambiguous.
+    pub merged: Vec<String>,
+}
+
+impl Scope {
+    /// A scope of one base table at offset 0.
+    pub fn of_table(table: &TableMeta, alias: &str) -> Scope {
+        let mut scope = Scope::default();
+        scope.push(alias, &table.schema, table_columns(table));
+        scope
+    }
+
+    /// The scope of a subquery nested in `outer`: outer names stay visible.
+    pub fn nested(outer: &Scope) -> Scope {
+        Scope {
+            tables: outer.tables.clone(),
+            outer_width: outer.width(),
+            level: outer.level + 1,
+            merged: Vec::new(),
+        }
+    }
+
+    /// Row width: the outer columns and every table of this level.
+    pub fn width(&self) -> usize {
+        self.tables
+            .iter()
+            .map(|t| t.offset + t.columns.len())
+            .max()
+            .unwrap_or(0)
+            .max(self.outer_width)
+    }
+
+    /// Adds a table of this level after the others; returns its offset.
+    pub fn push(&mut self, alias: &str, schema: &str, columns: Vec<ScopeColumn>) -> usize {
+        let offset = self.width();
+        self.tables.push(ScopeTable {
+            alias: alias.to_string(),
+            schema: schema.to_string(),
+            columns,
+            offset,
+            level: self.level,
+        });
+        offset
+    }
+
+    /// This level's tables.
+    pub fn own_tables(&self) -> impl Iterator<Item = &ScopeTable> {
+        self.tables.iter().filter(move |t| t.level == self.level)
+    }
+}
+
+/// A base table's columns as scope columns.
+pub fn table_columns(table: &TableMeta) -> Vec<ScopeColumn> {
+    table
+        .columns
+        .iter()
+        .map(|c| ScopeColumn {
+            name: c.name.clone(),
+            sql_type: c.sql_type,
+            nullable: c.nullable,
+            hidden: c.hidden,
+        })
+        .collect()
+}
+
+/// Binds expressions over the rows of the tables in a scope.
 pub struct Binder<'a> {
     pub env: &'a dyn BindEnv,
-    pub table: Option<&'a TableMeta>,
-    /// The name the table is known by in this statement (alias or name).
-    pub table_alias: String,
+    pub scope: Scope,
     /// Where aggregate calls go, when they are allowed; their values
-    /// follow the table's columns in the row the executor builds.
+    /// follow the scope's columns in the row the executor builds.
     pub aggregates: Option<Vec<AggregateSlot>>,
     /// The clause being bound, for "Unknown column 'x' in 'where clause'".
     pub context: &'static str,
+    /// Outer columns read (a correlated subquery).
+    pub outer_references: std::cell::RefCell<std::collections::BTreeSet<usize>>,
+}
+
+impl<'a> Binder<'a> {
+    /// A binder over one table (or none).
+    pub fn for_table(
+        env: &'a dyn BindEnv,
+        table: Option<&TableMeta>,
+        alias: &str,
+        context: &'static str,
+    ) -> Binder<'a> {
+        Binder {
+            env,
+            scope: table.map_or_else(Scope::default, |t| Scope::of_table(t, alias)),
+            aggregates: None,
+            context,
+            outer_references: Default::default(),
+        }
+    }
+
+    fn note_outer(&self, index: usize) {
+        if index < self.scope.outer_width {
+            self.outer_references.borrow_mut().insert(index);
+        }
+    }
+
+    fn subquery(
+        &mut self,
+        query: &ast::Query,
+    ) -> Result<std::sync::Arc<dyn crate::expr::SubqueryPlan>, StatementError> {
+        let plan = self.env.bind_subquery(query, &self.scope)?;
+        for &index in plan.outer_references() {
+            self.note_outer(index);
+        }
+        Ok(plan)
+    }
 }
 
 fn unsupported(what: impl std::fmt::Display) -> StatementError {
@@ -227,26 +374,59 @@ impl Binder<'_> {
                 .join("."),
             context: self.context.to_string(),
         };
-        let Some(table) = self.table else {
-            return Err(unknown());
-        };
         let (qualifier, name) = match parts {
             [name] => (None, name),
             [table_name, name] => (Some((None, *table_name)), name),
             [schema, table_name, name] => (Some((Some(*schema), *table_name)), name),
             _ => return Err(unknown()),
         };
-        if let Some((schema, table_name)) = qualifier {
-            if !table_name.value.eq_ignore_ascii_case(&self.table_alias) {
-                return Err(unknown());
+        // Deepest level first: a subquery's own tables hide outer ones.
+        for level in (0..=self.scope.level).rev() {
+            let mut found: Option<Expr> = None;
+            for table in self.scope.tables.iter().filter(|t| t.level == level) {
+                if let Some((schema, table_name)) = qualifier {
+                    if !table_name.value.eq_ignore_ascii_case(&table.alias) {
+                        continue;
+                    }
+                    if schema.is_some_and(|s| !s.value.eq_ignore_ascii_case(&table.schema)) {
+                        continue;
+                    }
+                }
+                let Some((index, column)) = table
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| !c.hidden && c.name.eq_ignore_ascii_case(&name.value))
+                else {
+                    continue;
+                };
+                if found.is_some() {
+                    if qualifier.is_none()
+                        && self
+                            .scope
+                            .merged
+                            .iter()
+                            .any(|m| m.eq_ignore_ascii_case(&name.value))
+                    {
+                        continue;
+                    }
+                    return Err(StatementError::AmbiguousColumn {
+                        column: name.value.clone(),
+                        context: self.context.to_string(),
+                    });
+                }
+                self.note_outer(table.offset + index);
+                found = Some(Expr::column(
+                    table.offset + index,
+                    column.sql_type,
+                    column.nullable,
+                ));
             }
-            if schema.is_some_and(|s| !s.value.eq_ignore_ascii_case(&table.schema)) {
-                return Err(unknown());
+            if let Some(expr) = found {
+                return Ok(expr);
             }
         }
-        let index = table.column_index(&name.value).ok_or_else(unknown)?;
-        let column = &table.columns[index];
-        Ok(Expr::column(index, column.sql_type, column.nullable))
+        Err(unknown())
     }
 
     fn variable(&self, name: &str) -> Result<Expr, StatementError> {
@@ -386,7 +566,7 @@ impl Binder<'_> {
             .unwrap_or(crate::SqlType::BIGINT);
         let aggregate = Aggregate::new(function, distinct, argument_type);
         let result_type = aggregate.result_type();
-        let base = self.table.map_or(0, |t| t.columns.len());
+        let base = self.scope.width();
         let slots = self.aggregates.as_mut().ok_or_else(|| unsupported(call))?;
         slots.push(AggregateSlot {
             aggregate,
@@ -617,6 +797,33 @@ impl Binder<'_> {
                 })
             }
             ast::Expr::Function(function) => self.bind_function(function)?,
+            ast::Expr::Subquery(query) => Expr::Subquery {
+                plan: self.subquery(query)?,
+                kind: SubqueryKind::Scalar,
+                operand: None,
+            },
+            ast::Expr::Exists { subquery, negated } => {
+                let exists = Expr::Subquery {
+                    plan: self.subquery(subquery)?,
+                    kind: SubqueryKind::Exists,
+                    operand: None,
+                };
+                if *negated {
+                    Expr::Not(Box::new(exists))
+                } else {
+                    exists
+                }
+            }
+            ast::Expr::In {
+                expr,
+                target: ast::InTarget::Subquery(subquery),
+                negated,
+                ..
+            } => Expr::Subquery {
+                operand: Some(self.boxed(expr)?),
+                plan: self.subquery(subquery)?,
+                kind: SubqueryKind::In { negated: *negated },
+            },
             other => return Err(unsupported(other)),
         })
     }

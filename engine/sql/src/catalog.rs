@@ -234,6 +234,59 @@ fn type_from_def(def: &ColumnDef) -> Option<SqlType> {
     }
 }
 
+// ---- views ------------------------------------------------------------
+//
+// A view is a dictionary record with no columns and no indexes whose
+// options are `b'V' | version u8 (1) | the view's SELECT as UTF-8`. Table
+// options start with their own version byte (1), never `b'V'`. The SELECT
+// is bound again at each use (MySQL stores it resolved; here a dropped
+// table or column surfaces when the view is used).
+
+const VIEW_OPTIONS_MAGIC: u8 = b'V';
+const VIEW_OPTIONS_VERSION: u8 = 1;
+
+/// A view: its name and its SELECT's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewMeta {
+    pub schema: String,
+    pub name: String,
+    pub sql: String,
+}
+
+/// Options bytes of a view record.
+pub fn encode_view_options(sql: &str) -> Vec<u8> {
+    let mut out = vec![VIEW_OPTIONS_MAGIC, VIEW_OPTIONS_VERSION];
+    out.extend_from_slice(sql.as_bytes());
+    out
+}
+
+/// The view a dictionary record holds; None when it is a table.
+pub fn decode_view(def: &TableDef) -> Option<Result<ViewMeta, CatalogError>> {
+    let [VIEW_OPTIONS_MAGIC, version, sql @ ..] = def.options.as_slice() else {
+        return None;
+    };
+    if !def.columns.is_empty() || !def.indexes.is_empty() {
+        return None;
+    }
+    Some(if *version != VIEW_OPTIONS_VERSION {
+        Err(CatalogError::BadOptions {
+            table: def.name.clone(),
+            what: format!("view version {version}; this build reads {VIEW_OPTIONS_VERSION}"),
+        })
+    } else {
+        String::from_utf8(sql.to_vec())
+            .map(|sql| ViewMeta {
+                schema: def.schema.clone(),
+                name: def.name.clone(),
+                sql,
+            })
+            .map_err(|_| CatalogError::BadOptions {
+                table: def.name.clone(),
+                what: "view text is not UTF-8".into(),
+            })
+    })
+}
+
 /// Table options bytes for a new table.
 pub fn encode_options(auto_increment_start: u64) -> Vec<u8> {
     let mut out = vec![OPTIONS_VERSION];

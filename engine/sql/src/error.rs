@@ -36,6 +36,9 @@ pub enum Error {
     /// A column reference past the end of the row: a binder bug, not client input.
     #[error("column #{index} referenced, but the row has {row_columns} columns")]
     ColumnIndex { index: usize, row_columns: usize },
+    /// A subquery evaluated before the executor resolved it: an executor bug.
+    #[error("subquery evaluated before it was run")]
+    UnresolvedSubquery,
     /// A value of the wrong class handed to a typed routine (key encoding).
     #[error("key column {column}: value {value} does not fit a {expected} key column")]
     KeyValueType {
@@ -70,6 +73,7 @@ impl Error {
             Error::DecimalScaleAbovePrecision { .. } => 1427, // ER_M_BIGGER_THAN_D
             Error::Unsupported { .. } => 1235,    // ER_NOT_SUPPORTED_YET
             Error::ColumnIndex { .. }
+            | Error::UnresolvedSubquery
             | Error::KeyValueType { .. }
             | Error::KeyArity { .. }
             | Error::KeyDecode { .. } => 1105, // ER_UNKNOWN_ERROR: internal

@@ -257,9 +257,52 @@ impl Function {
     }
 }
 
+/// What a subquery in an expression is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubqueryKind {
+    /// `(SELECT ...)`: its one value, NULL without rows.
+    Scalar,
+    /// `EXISTS (SELECT ...)`
+    Exists,
+    /// `operand [NOT] IN (SELECT ...)`
+    In { negated: bool },
+}
+
+/// A bound subquery, planned by the session's executor; expression
+/// evaluation never runs it: the executor replaces `Expr::Subquery` by
+/// its result (once when uncorrelated, per outer row when correlated)
+/// with `Expr::resolve_subqueries` before evaluating.
+pub trait SubqueryPlan: fmt::Debug + Send + Sync {
+    /// The type of the first (for a scalar subquery, only) column.
+    fn result_type(&self) -> SqlType;
+    /// The indexes of the outer queries' columns it reads (outer columns
+    /// come first in its rows), sorted.
+    fn outer_references(&self) -> &[usize];
+    /// Whether it reads columns of the queries it is nested in.
+    fn correlated(&self) -> bool {
+        !self.outer_references().is_empty()
+    }
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// What `Expr::resolve_subqueries` calls to run one subquery.
+pub type SubqueryRunner<'a, E> = dyn FnMut(
+        &std::sync::Arc<dyn SubqueryPlan>,
+        SubqueryKind,
+        Option<Expr>,
+    ) -> std::result::Result<Expr, E>
+    + 'a;
+
 /// An expression over one row.
 #[derive(Debug, Clone)]
 pub enum Expr {
+    /// A subquery; see `SubqueryPlan`. Evaluating it unresolved is an
+    /// internal error.
+    Subquery {
+        plan: std::sync::Arc<dyn SubqueryPlan>,
+        kind: SubqueryKind,
+        operand: Option<Box<Expr>>,
+    },
     /// The row's value at `index`, of a column with this type.
     Column {
         index: usize,
@@ -625,6 +668,12 @@ impl Expr {
         let ty = |e: &Expr| e.result_type_with(div_increment);
         match self {
             Expr::Column { sql_type, .. } => *sql_type,
+            Expr::Subquery {
+                kind: SubqueryKind::Scalar,
+                plan,
+                ..
+            } => plan.result_type(),
+            Expr::Subquery { .. } => SqlType::BIGINT,
             Expr::Literal(value) => value.literal_type(),
             Expr::Negate(operand) => match ty(operand) {
                 SqlType::Int { .. } => SqlType::BIGINT,
@@ -712,6 +761,7 @@ impl Expr {
     /// `context.warnings`.
     pub fn eval(&self, row: &[Value], context: &mut EvalContext) -> Result<Value> {
         match self {
+            Expr::Subquery { .. } => Err(Error::UnresolvedSubquery),
             Expr::Column { index, .. } => row.get(*index).cloned().ok_or(Error::ColumnIndex {
                 index: *index,
                 row_columns: row.len(),
@@ -905,6 +955,220 @@ impl Expr {
             }
             Expr::Function { function, args } => func::call(*function, args, self, row, context),
         }
+    }
+}
+
+impl Expr {
+    /// Calls `visit` on each direct operand, without allocating (executors
+    /// walk trees per row).
+    pub fn for_each_child<'a>(&'a self, visit: &mut dyn FnMut(&'a Expr)) {
+        match self {
+            Expr::Column { .. } | Expr::Literal(_) => {}
+            Expr::Subquery { operand, .. } => {
+                if let Some(o) = operand {
+                    visit(o);
+                }
+            }
+            Expr::Negate(e) | Expr::Not(e) => visit(e),
+            Expr::Arith { left, right, .. }
+            | Expr::Compare { left, right, .. }
+            | Expr::Logic { left, right, .. } => {
+                visit(left);
+                visit(right);
+            }
+            Expr::IsNull { operand, .. } | Expr::IsTruth { operand, .. } => visit(operand),
+            Expr::Between {
+                operand, low, high, ..
+            } => {
+                visit(operand);
+                visit(low);
+                visit(high);
+            }
+            Expr::InList { operand, list, .. } => {
+                visit(operand);
+                list.iter().for_each(visit);
+            }
+            Expr::Like {
+                operand, pattern, ..
+            } => {
+                visit(operand);
+                visit(pattern);
+            }
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                if let Some(o) = operand {
+                    visit(o);
+                }
+                for (when, then) in branches {
+                    visit(when);
+                    visit(then);
+                }
+                if let Some(o) = otherwise {
+                    visit(o);
+                }
+            }
+            Expr::Cast { operand, .. } => visit(operand),
+            Expr::DateArith { date, interval, .. } => {
+                visit(date);
+                visit(interval);
+            }
+            Expr::Function { args, .. } => args.iter().for_each(visit),
+        }
+    }
+
+    /// Whether `pred` holds for this node or any below it.
+    pub fn any_node(&self, pred: &dyn Fn(&Expr) -> bool) -> bool {
+        if pred(self) {
+            return true;
+        }
+        let mut found = false;
+        self.for_each_child(&mut |child| {
+            if !found && child.any_node(pred) {
+                found = true;
+            }
+        });
+        found
+    }
+
+    /// The direct operands of this node.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Column { .. } | Expr::Literal(_) => Vec::new(),
+            Expr::Subquery { operand, .. } => operand.iter().map(|b| b.as_ref()).collect(),
+            Expr::Negate(e) | Expr::Not(e) => vec![e],
+            Expr::Arith { left, right, .. }
+            | Expr::Compare { left, right, .. }
+            | Expr::Logic { left, right, .. } => vec![left, right],
+            Expr::IsNull { operand, .. } | Expr::IsTruth { operand, .. } => vec![operand],
+            Expr::Between {
+                operand, low, high, ..
+            } => vec![operand, low, high],
+            Expr::InList { operand, list, .. } => {
+                let mut out: Vec<&Expr> = vec![operand];
+                out.extend(list.iter());
+                out
+            }
+            Expr::Like {
+                operand, pattern, ..
+            } => vec![operand, pattern],
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                let mut out: Vec<&Expr> = operand.iter().map(|b| b.as_ref()).collect();
+                for (when, then) in branches {
+                    out.push(when);
+                    out.push(then);
+                }
+                out.extend(otherwise.iter().map(|b| b.as_ref()));
+                out
+            }
+            Expr::Cast { operand, .. } => vec![operand],
+            Expr::DateArith { date, interval, .. } => vec![date, interval],
+            Expr::Function { args, .. } => args.iter().collect(),
+        }
+    }
+
+    /// Mutable access to the direct operands of this node.
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Expr::Column { .. } | Expr::Literal(_) => Vec::new(),
+            Expr::Subquery { operand, .. } => operand.iter_mut().map(|b| b.as_mut()).collect(),
+            Expr::Negate(e) | Expr::Not(e) => vec![e],
+            Expr::Arith { left, right, .. }
+            | Expr::Compare { left, right, .. }
+            | Expr::Logic { left, right, .. } => vec![left, right],
+            Expr::IsNull { operand, .. } | Expr::IsTruth { operand, .. } => vec![operand],
+            Expr::Between {
+                operand, low, high, ..
+            } => vec![operand, low, high],
+            Expr::InList { operand, list, .. } => {
+                let mut out: Vec<&mut Expr> = vec![operand];
+                out.extend(list.iter_mut());
+                out
+            }
+            Expr::Like {
+                operand, pattern, ..
+            } => vec![operand, pattern],
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => {
+                let mut out: Vec<&mut Expr> = operand.iter_mut().map(|b| b.as_mut()).collect();
+                for (when, then) in branches {
+                    out.push(when);
+                    out.push(then);
+                }
+                out.extend(otherwise.iter_mut().map(|b| b.as_mut()));
+                out
+            }
+            Expr::Cast { operand, .. } => vec![operand],
+            Expr::DateArith { date, interval, .. } => vec![date, interval],
+            Expr::Function { args, .. } => args.iter_mut().collect(),
+        }
+    }
+
+    /// Calls `visit` with the index of every column this expression reads
+    /// (subqueries' operands included; their outer references are the
+    /// plan's business, see `SubqueryPlan::correlated`).
+    pub fn for_each_column(&self, visit: &mut dyn FnMut(usize)) {
+        if let Expr::Column { index, .. } = self {
+            visit(*index);
+        }
+        self.for_each_child(&mut |child| child.for_each_column(visit));
+    }
+
+    /// Whether a subquery appears anywhere in the tree.
+    pub fn has_subquery(&self) -> bool {
+        self.any_node(&|e| matches!(e, Expr::Subquery { .. }))
+    }
+
+    /// Whether a correlated subquery appears anywhere in the tree.
+    pub fn has_correlated_subquery(&self) -> bool {
+        self.any_node(&|e| matches!(e, Expr::Subquery { plan, .. } if plan.correlated()))
+    }
+
+    /// Rewrites every column index with `map` (None: leave it).
+    pub fn map_columns(&mut self, map: &mut dyn FnMut(usize) -> Option<Expr>) {
+        if let Expr::Column { index, .. } = self {
+            if let Some(replacement) = map(*index) {
+                *self = replacement;
+            }
+            return;
+        }
+        for child in self.children_mut() {
+            child.map_columns(map);
+        }
+    }
+
+    /// Replaces each subquery that `which` selects (innermost operands
+    /// first) by what `run(plan, kind, operand)` makes of it.
+    pub fn resolve_subqueries<E>(
+        &mut self,
+        which: &dyn Fn(&std::sync::Arc<dyn SubqueryPlan>) -> bool,
+        run: &mut SubqueryRunner<'_, E>,
+    ) -> std::result::Result<(), E> {
+        for child in self.children_mut() {
+            child.resolve_subqueries(which, run)?;
+        }
+        if let Expr::Subquery {
+            plan,
+            kind,
+            operand,
+        } = self
+        {
+            if !which(plan) {
+                return Ok(());
+            }
+            let replacement = run(plan, *kind, operand.as_deref().cloned())?;
+            *self = replacement;
+        }
+        Ok(())
     }
 }
 

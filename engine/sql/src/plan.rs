@@ -343,9 +343,13 @@ pub fn choose(table: &TableMeta, where_clause: Option<&Expr>) -> Access {
             continue;
         }
         let full_key = equal_columns == index.columns.len();
-        let Some(ranges) = ranges_for(index, &prefixes, range) else {
+        let Some(mut ranges) = ranges_for(index, &prefixes, range) else {
             continue;
         };
+        // `c IN (1, 1)` (or an IN list from a subquery) repeats values:
+        // each range once, or its rows would be read twice.
+        let mut seen = std::collections::HashSet::new();
+        ranges.retain(|r| seen.insert(r.clone()));
         // A unique index fully bound beats a longer partial prefix.
         let score = if full_key && index.kind != floe_storage::dict::IndexKind::NonUnique {
             score + 1000

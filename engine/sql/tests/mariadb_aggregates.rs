@@ -1,11 +1,12 @@
 //! Runs the aggregate calls of `data/mariadb_aggregates.tsv` (MariaDB 10.11's
 //! answers over small one-column derived tables, generated once by
-//! `data/generate_mariadb_expressions.py`) through the accumulators, and
+//! `data/generate_mariadb_expressions.py`) through the engine's binder
+//! (aggregate slots over a one-column table) and the accumulators, and
 //! compares the text result and whether a warning was raised.
 
 mod common;
 
-use common::{bind, fixed_context, AGGREGATE_ROWS, AGGREGATE_WARNINGS};
+use common::{bind, bind_aggregate, fixed_context};
 use floe_sql::expr::{aggregate_types, coerce};
 use floe_sql::Value;
 use sqlparser::dialect::MySqlDialect;
@@ -24,7 +25,8 @@ fn evaluate(call: &str, values: &str) -> Result<(String, bool), String> {
     let literals = values
         .split(" | ")
         .map(|v| {
-            bind(&parse(v)?)?
+            bind(&parse(v)?)
+                .map_err(|e| e.to_string())?
                 .eval(&[], &mut context)
                 .map_err(|e| e.to_string())
         })
@@ -36,18 +38,43 @@ fn evaluate(call: &str, values: &str) -> Result<(String, bool), String> {
         .into_iter()
         .map(|v| coerce(v, &column_type, &mut context.warnings))
         .collect();
-    AGGREGATE_ROWS.with(|cell| *cell.borrow_mut() = Some((rows, column_type)));
-    AGGREGATE_WARNINGS.with(|count| *count.borrow_mut() = 0);
-    let expr = bind(&parse(call)?)?;
-    let text = match expr.eval_output(&[], &mut context) {
-        Ok(value) => value
-            .to_text()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or("NULL".into()),
-        Err(error) => format!("ERROR {}", error.code()),
+    // One group: the executor's row is the group's first row, then the
+    // aggregates' values.
+    let (expr, slots) = bind_aggregate(&parse(call)?, column_type).map_err(|e| e.to_string())?;
+    let mut accumulators: Vec<_> = slots.iter().map(|s| s.aggregate.accumulator()).collect();
+    let mut failed = None;
+    for row in &rows {
+        for (slot, accumulator) in slots.iter().zip(accumulators.iter_mut()) {
+            let value = match &slot.argument {
+                Some(argument) => argument.eval_output(std::slice::from_ref(row), &mut context),
+                None => Ok(Value::Null),
+            };
+            let updated = value.and_then(|v| accumulator.update(&v, &mut context.warnings));
+            if let Err(e) = updated {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    let mut group_row = vec![rows.first().cloned().unwrap_or(Value::Null)];
+    for accumulator in &accumulators {
+        match accumulator.finish(context.arith.div_precision_increment) {
+            Ok(v) => group_row.push(v),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    let text = match failed {
+        Some(error) => format!("ERROR {}", error.code()),
+        None => match expr.eval_output(&group_row, &mut context) {
+            Ok(value) => value
+                .to_text()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or("NULL".into()),
+            Err(error) => format!("ERROR {}", error.code()),
+        },
     };
-    let warned =
-        context.warnings.total_count() + AGGREGATE_WARNINGS.with(|count| *count.borrow()) > 0;
+    let warned = context.warnings.total_count() > 0;
     Ok((text, warned))
 }
 

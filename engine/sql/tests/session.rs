@@ -125,13 +125,8 @@ fn planner_paths_return_the_same_rows_as_a_full_scan() {
         let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else {
             panic!("not a select")
         };
-        let mut binder = floe_sql::bind::Binder {
-            env: &session,
-            table: Some(&meta),
-            table_alias: "t".into(),
-            aggregates: None,
-            context: "where clause",
-        };
+        let mut binder =
+            floe_sql::bind::Binder::for_table(&session, Some(&meta), "t", "where clause");
         let bound = binder
             .bind(select.selection.as_ref().expect("where"))
             .expect("binds");

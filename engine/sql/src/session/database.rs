@@ -18,7 +18,7 @@ use floe_storage::trx::{Isolation, LockRead, TrxConfig, TrxSystem};
 
 use super::error::{trx_error, StatementError};
 use crate::acl::Acl;
-use crate::catalog::TableMeta;
+use crate::catalog::{decode_view, encode_view_options, TableMeta, ViewMeta};
 use crate::row;
 
 fn dict_error(error: DictError) -> StatementError {
@@ -52,6 +52,7 @@ pub struct Database {
     sys: Arc<TrxSystem>,
     dictionary: Dictionary,
     tables: RwLock<HashMap<(String, String), Arc<TableMeta>>>,
+    views: RwLock<HashMap<(String, String), Arc<ViewMeta>>>,
     ddl: Mutex<()>,
     /// Accounts and grants as last read from `mysql.user` / `mysql.db`.
     acl: RwLock<Arc<Acl>>,
@@ -78,6 +79,7 @@ impl Database {
             sys,
             dictionary,
             tables: RwLock::new(HashMap::new()),
+            views: RwLock::new(HashMap::new()),
             ddl: Mutex::new(()),
             acl: RwLock::new(Arc::new(Acl::default())),
             acl_version: AtomicU64::new(0),
@@ -86,6 +88,7 @@ impl Database {
             started: std::time::Instant::now(),
         };
         let mut tables = HashMap::new();
+        let mut views = HashMap::new();
         for schema in database
             .dictionary
             .schemas(database.sys.engine())
@@ -96,12 +99,18 @@ impl Database {
                 .tables(database.sys.engine(), &schema)
                 .map_err(dict_error)?
             {
+                if let Some(view) = decode_view(&def) {
+                    let view = view.map_err(|e| StatementError::Storage(e.to_string()))?;
+                    views.insert((view.schema.clone(), view.name.clone()), Arc::new(view));
+                    continue;
+                }
                 let meta = database.load(def)?;
                 tables.insert((meta.schema.clone(), meta.name.clone()), meta);
             }
         }
         log::info!("sql: {} tables loaded", tables.len());
         *database.tables.write().unwrap_or_else(|p| p.into_inner()) = tables;
+        *database.views.write().unwrap_or_else(|p| p.into_inner()) = views;
         let database = Arc::new(database);
         super::users::bootstrap(&database)?;
         Ok(database)
@@ -258,6 +267,17 @@ impl Database {
         for name in &names {
             self.drop_table(&schema, name, lock_wait)?;
         }
+        let views: Vec<String> = self
+            .views
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|(s, _)| *s == schema)
+            .map(|(_, v)| v.clone())
+            .collect();
+        for view in &views {
+            self.drop_view(&schema, view)?;
+        }
         let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
         self.dictionary
             .drop_schema(self.sys.engine(), &schema)
@@ -408,6 +428,111 @@ impl Database {
                 Err(e)
             }
         }
+    }
+
+    pub fn view(&self, schema: &str, name: &str) -> Option<Arc<ViewMeta>> {
+        self.views
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(normalize_name(schema), normalize_name(name)))
+            .cloned()
+    }
+
+    /// The views of `schema`, sorted by name.
+    pub fn views_of(&self, schema: &str) -> Vec<Arc<ViewMeta>> {
+        let schema = normalize_name(schema);
+        let mut views: Vec<Arc<ViewMeta>> = self
+            .views
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|v| v.schema == schema)
+            .cloned()
+            .collect();
+        views.sort_by(|a, b| a.name.cmp(&b.name));
+        views
+    }
+
+    /// Stores a view (its SELECT's text); `replace` replaces an existing view.
+    pub fn create_view(
+        &self,
+        schema: &str,
+        name: &str,
+        sql: &str,
+        replace: bool,
+    ) -> Result<(), StatementError> {
+        let (schema, name) = (normalize_name(schema), normalize_name(name));
+        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (schema.clone(), name.clone());
+        if replace
+            && self
+                .views
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&key)
+        {
+            self.dictionary
+                .drop_table(self.sys.engine(), &schema, &name)
+                .map_err(dict_error)?;
+            self.views
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+        }
+        self.dictionary
+            .create_table(
+                self.sys.engine(),
+                NewTable {
+                    schema: schema.clone(),
+                    name: name.clone(),
+                    columns: Vec::new(),
+                    indexes: Vec::new(),
+                    options: encode_view_options(sql),
+                },
+            )
+            .map_err(dict_error)?;
+        self.views
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                key,
+                Arc::new(ViewMeta {
+                    schema,
+                    name,
+                    sql: sql.to_string(),
+                }),
+            );
+        Ok(())
+    }
+
+    /// Drops a view; `NotView` when the name is a table, `UnknownTable`
+    /// when it is neither.
+    pub fn drop_view(&self, schema: &str, name: &str) -> Result<(), StatementError> {
+        let (schema, name) = (normalize_name(schema), normalize_name(name));
+        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (schema.clone(), name.clone());
+        if !self
+            .views
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&key)
+        {
+            if self.table(&schema, &name).is_some() {
+                return Err(StatementError::NotView { schema, name });
+            }
+            return Err(StatementError::UnknownTable {
+                schema,
+                table: name,
+            });
+        }
+        self.dictionary
+            .drop_table(self.sys.engine(), &schema, &name)
+            .map_err(dict_error)?;
+        self.views
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        Ok(())
     }
 
     /// Stops purge and shuts the engine down cleanly (a checkpoint). Every

@@ -1171,6 +1171,21 @@ impl SqlSession {
                 }
                 Ok(Done::default())
             }
+            ast::ObjectType::View => {
+                // Views: a small section of their own (see catalog.rs).
+                for name in names {
+                    let (schema, view) = self.schema_and_table(name)?;
+                    match self.db.drop_view(&schema, &view) {
+                        Ok(()) => {}
+                        Err(StatementError::UnknownTable { schema, table }) if if_exists => {
+                            self.warnings
+                                .push(1051, format!("Unknown table '{schema}.{table}'"));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(Done::default())
+            }
             ast::ObjectType::Database | ast::ObjectType::Schema => {
                 let name = names
                     .first()

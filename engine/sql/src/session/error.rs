@@ -25,6 +25,18 @@ pub enum StatementError {
     TableExists(String),
     #[error("Unknown column '{column}' in '{context}'")]
     UnknownColumn { column: String, context: String },
+    #[error("Column '{column}' in {context} is ambiguous")]
+    AmbiguousColumn { column: String, context: String },
+    #[error("Not unique table/alias: '{0}'")]
+    NotUniqueTable(String),
+    #[error("Subquery returns more than 1 row")]
+    SubqueryRows,
+    #[error("Operand should contain {0} column(s)")]
+    OperandColumns(usize),
+    #[error("The used SELECT statements have a different number of columns")]
+    UnionColumns,
+    #[error("'{schema}.{name}' is not VIEW")]
+    NotView { schema: String, name: String },
     #[error("Duplicate column name '{0}'")]
     DuplicateColumn(String),
     #[error("Key column '{0}' doesn't exist in table")]
@@ -88,6 +100,12 @@ impl StatementError {
             E::NoDatabaseSelected => 1046,
             E::TableExists(_) => 1050,
             E::UnknownColumn { .. } => 1054,
+            E::AmbiguousColumn { .. } => 1052,
+            E::NotUniqueTable(_) => 1066,
+            E::SubqueryRows => 1242,
+            E::OperandColumns(_) => 1241,
+            E::UnionColumns => 1222,
+            E::NotView { .. } => 1347,
             E::DuplicateColumn(_) => 1060,
             E::KeyColumn(_) => 1072,
             E::MultiplePrimaryKeys => 1068,
@@ -123,7 +141,9 @@ impl StatementError {
             1054 => b"42S22",
             1060 => b"42S21",
             1046 => b"3D000",
-            1062 | 1048 => b"23000",
+            1062 | 1048 | 1052 => b"23000",
+            1242 | 1241 | 1222 => b"21000",
+            1066 => b"42000",
             1136 => b"21S01",
             1264 | 1690 => b"22003",
             1406 => b"22001",

@@ -42,7 +42,7 @@ use sqlparser::parser::Parser;
 pub use database::{normalize_name, Database};
 pub use error::StatementError;
 
-use crate::bind::{has_aggregate, AggregateSlot, BindEnv, Binder};
+use crate::bind::{AggregateSlot, BindEnv, Binder};
 use crate::catalog::{
     encode_options, ColumnDefault, ColumnMeta, TableMeta, HIDDEN_PRIMARY, HIDDEN_ROW_ID,
 };
@@ -66,6 +66,9 @@ fn warning_level(code: u16) -> &'static str {
         _ => "Warning",
     }
 }
+
+/// How deep the parser may nest; bounded because each level takes stack.
+const PARSER_RECURSION_LIMIT: usize = 500;
 
 /// Rows between two checks of the connection's interrupt (KILL, shutdown).
 const INTERRUPT_CHECK_ROWS: usize = 256;
@@ -142,7 +145,13 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     } else {
         sql
     };
-    Parser::parse_sql(&MySqlDialect {}, sql).map_err(parse_error)
+    // Deeply nested predicates (generated ones nest hundreds deep) pass the
+    // parser's default limit of 50.
+    Parser::new(&MySqlDialect {})
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(parse_error)
 }
 
 fn ident_name(name: &ast::ObjectName) -> Result<Vec<String>> {
@@ -268,13 +277,6 @@ fn send_columns(sink: &mut dyn ResultSink, columns: &[Column]) -> Result<()> {
     Ok(())
 }
 
-/// A SELECT's output column.
-struct Projection {
-    column: Column,
-    expr: Expr,
-    alias: Option<String>,
-}
-
 impl SqlSession {
     pub fn new(
         db: Arc<Database>,
@@ -394,6 +396,7 @@ impl SqlSession {
                 Done::default()
             }
             Statement::Query(query) => return self.select(query, sink),
+            Statement::Explain { statement, .. } => return self.explain(statement, sink),
             Statement::Insert(insert) => {
                 self.data_statement(false, |s, trx| s.insert(trx, insert))?
             }
@@ -478,6 +481,10 @@ impl SqlSession {
             Statement::CreateTable(create) => {
                 self.commit_open()?;
                 self.create_table(create)?
+            }
+            Statement::CreateView(view) => {
+                self.commit_open()?;
+                self.create_view(view)?
             }
             Statement::Drop {
                 object_type,
@@ -831,13 +838,7 @@ impl SqlSession {
         alias: &str,
         context: &'static str,
     ) -> Binder<'a> {
-        Binder {
-            env: self,
-            table,
-            table_alias: alias.to_string(),
-            aggregates: None,
-            context,
-        }
+        Binder::for_table(self, table, alias, context)
     }
 
     fn eval_context(&self) -> EvalContext {
@@ -920,10 +921,7 @@ impl SqlSession {
                 }
                 if let Some(user) = name.strip_prefix('@').filter(|n| !n.starts_with('@')) {
                     let user = user.to_string();
-                    let value = self
-                        .binder(None, "", "field list")
-                        .bind(value_expr)?
-                        .eval_output(&[], &mut self.eval_context())?;
+                    let value = self.constant_value(value_expr, "field list")?;
                     self.user_variables.insert(user, value);
                     return Ok(());
                 }
@@ -944,11 +942,7 @@ impl SqlSession {
                             Some(Value::string(&i.value))
                         }
                     }
-                    other => Some(
-                        self.binder(None, "", "field list")
-                            .bind(other)?
-                            .eval_output(&[], &mut self.eval_context())?,
-                    ),
+                    other => Some(self.constant_value(other, "field list")?),
                 };
                 self.set_system(&name, value)
             }
@@ -1115,6 +1109,15 @@ impl BindEnv for SqlSession {
     fn connection_id(&self) -> u32 {
         self.connection_id
     }
+    fn bind_subquery(
+        &self,
+        query: &ast::Query,
+        outer: &crate::bind::Scope,
+    ) -> Result<Arc<dyn crate::expr::SubqueryPlan>> {
+        let plan = self.bind_query(query, outer)?;
+        Ok(Arc::new(query::BoundSubquery::new(plan)))
+    }
+
     fn last_insert_id(&self) -> u64 {
         self.last_insert_id
     }

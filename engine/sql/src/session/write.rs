@@ -262,7 +262,12 @@ impl SqlSession {
                 .as_ref()
                 .ok_or_else(|| StatementError::Unsupported("INSERT without values".into()))?;
             let ast::SetExpr::Values(values) = source.body.as_ref() else {
-                return Err(StatementError::Unsupported("INSERT ... SELECT".into()));
+                if insert.on.is_some() || insert.ignore || insert.replace_into {
+                    return Err(StatementError::Unsupported(
+                        "INSERT IGNORE / REPLACE / ON DUPLICATE KEY UPDATE ... SELECT".into(),
+                    ));
+                }
+                return self.insert_select(trx, &meta, &targets, source);
             };
             values.rows.iter().map(|r| r.content.as_slice()).collect()
         };
@@ -725,10 +730,14 @@ impl SqlSession {
             let expr = self
                 .binder(Some(&meta), &alias, "field list")
                 .bind(&assignment.value)?;
+            let expr = self.statement_subqueries(trx, &meta, expr)?;
             assignments.push((index, expr));
         }
         let where_clause = match &update.selection {
-            Some(e) => Some(self.binder(Some(&meta), &alias, "where clause").bind(e)?),
+            Some(e) => {
+                let bound = self.binder(Some(&meta), &alias, "where clause").bind(e)?;
+                Some(self.statement_subqueries(trx, &meta, bound)?)
+            }
             None => None,
         };
         let limit = match &update.limit {
@@ -796,7 +805,10 @@ impl SqlSession {
         let (meta, alias) = self.single_table(from)?;
         self.hold(&meta)?;
         let where_clause = match &delete.selection {
-            Some(e) => Some(self.binder(Some(&meta), &alias, "where clause").bind(e)?),
+            Some(e) => {
+                let bound = self.binder(Some(&meta), &alias, "where clause").bind(e)?;
+                Some(self.statement_subqueries(trx, &meta, bound)?)
+            }
             None => None,
         };
         let limit = match &delete.limit {
