@@ -100,11 +100,12 @@ pub fn slt(args: &[String]) -> Result<(), String> {
         "{:<48} {:>8} {:>8} {:>8}",
         "total", total.pass, total.fail, total.skip
     );
+    println!("BENCH name=slt.pass_ratio value={ratio:.5} unit=ratio");
+    println!("BENCH name=slt.passed value={} unit=records", total.pass);
+    println!("BENCH name=slt.failed value={} unit=records", total.fail);
+    println!("BENCH name=slt.skipped value={} unit=records", total.skip);
     println!(
-        "BENCH name=slt.pass_ratio value={ratio:.5} pass={} fail={} skip={} seconds={:.1}",
-        total.pass,
-        total.fail,
-        total.skip,
+        "BENCH name=slt.seconds value={:.1} unit=s",
         started.elapsed().as_secs_f64()
     );
     // Known failures of the files that ran.

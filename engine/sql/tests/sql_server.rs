@@ -556,3 +556,110 @@ fn savepoints_kill_and_processlist() {
     }
     stop(server, database);
 }
+
+// The `mysql` crate, a Rust driver: caching_sha2_password's fast path, text
+// queries, and prepared statements in the binary protocol with every value
+// kind in both directions, NULLs, re-execution, errors, ping, COM_INIT_DB
+// and COM_RESET_CONNECTION.
+#[test]
+fn rust_client_speaks_the_binary_protocol() {
+    use mysql::prelude::Queryable;
+    use mysql::Value as V;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, database) = start(dir.path(), true);
+    let port = server.local_addr().port();
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some("127.0.0.1"))
+        .tcp_port(port)
+        .user(Some("root"))
+        .pass(Some(PASSWORD))
+        .prefer_socket(false);
+    let mut conn = mysql::Conn::new(opts).expect("rust client connects");
+    conn.query_drop(
+        "CREATE DATABASE rc; CREATE TABLE rc.t (id INT PRIMARY KEY, tiny TINYINT, \
+         big BIGINT UNSIGNED, price DECIMAL(10,2), ratio DOUBLE, name VARCHAR(20), \
+         data BLOB, day DATE, at DATETIME(6))",
+    )
+    .expect("DDL");
+    conn.select_db("rc").expect("COM_INIT_DB");
+    let insert = conn
+        .prep("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .expect("prepare insert");
+    assert_eq!(insert.num_params(), 9);
+    for id in 0..50i64 {
+        let row: Vec<V> = vec![
+            V::Int(id),
+            if id % 5 == 0 {
+                V::NULL
+            } else {
+                V::Int(id % 100 - 50)
+            },
+            V::UInt(u64::MAX - u64::try_from(id).expect("id")),
+            V::Bytes(format!("{id}.25").into_bytes()),
+            V::Double(f64::from(i32::try_from(id).expect("id")) / 8.0),
+            V::Bytes(format!("name {id}").into_bytes()),
+            V::Bytes(vec![0, 1, 255, u8::try_from(id).expect("id")]),
+            V::Date(2026, 11, 24, 0, 0, 0, 0),
+            V::Date(2026, 11, 24, 1, 2, 3, 456_789),
+        ];
+        conn.exec_drop(&insert, row).expect("insert executes");
+    }
+    let select = conn
+        .prep("SELECT id, tiny, big, price, ratio, name, data, day, at FROM t WHERE id = ?")
+        .expect("prepare select");
+    assert_eq!(select.columns().len(), 9, "result columns at prepare time");
+    for id in [0i64, 7, 49] {
+        let row: mysql::Row = conn
+            .exec_first(&select, (id,))
+            .expect("select executes")
+            .expect("a row");
+        let values: Vec<V> = row.unwrap();
+        let expected_tiny = if id % 5 == 0 {
+            V::NULL
+        } else {
+            V::Int(id % 100 - 50)
+        };
+        assert_eq!(values[0], V::Int(id));
+        assert_eq!(values[1], expected_tiny);
+        assert_eq!(
+            values[2],
+            V::UInt(u64::MAX - u64::try_from(id).expect("id"))
+        );
+        assert_eq!(values[3], V::Bytes(format!("{id}.25").into_bytes()));
+        assert_eq!(
+            values[4],
+            V::Double(f64::from(i32::try_from(id).expect("id")) / 8.0)
+        );
+        assert_eq!(values[5], V::Bytes(format!("name {id}").into_bytes()));
+        assert_eq!(
+            values[6],
+            V::Bytes(vec![0, 1, 255, u8::try_from(id).expect("id")])
+        );
+        assert_eq!(values[7], V::Date(2026, 11, 24, 0, 0, 0, 0));
+        assert_eq!(values[8], V::Date(2026, 11, 24, 1, 2, 3, 456_789));
+    }
+    // The text protocol answers the same rows.
+    let count: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM t WHERE tiny IS NULL")
+        .expect("text query");
+    assert_eq!(count, Some(10));
+    let sum: Option<String> = conn
+        .exec_first("SELECT SUM(price) FROM t WHERE id < ?", (4,))
+        .expect("aggregate");
+    assert_eq!(sum.as_deref(), Some("7.00"));
+    match conn.exec_drop(
+        &insert,
+        (1, 1, 1, "1", 1.0, "dup", "x", "2026-01-01", "2026-01-01"),
+    ) {
+        Err(mysql::Error::MySqlError(e)) => assert_eq!(e.code, 1062, "{e}"),
+        other => panic!("duplicate accepted: {other:?}"),
+    }
+    assert!(conn.ping().is_ok(), "COM_PING");
+    conn.query_drop("SET @x = 5").expect("user variable");
+    conn.reset().expect("COM_RESET_CONNECTION");
+    let x: Option<Option<i64>> = conn.query_first("SELECT @x").expect("after reset");
+    assert_eq!(x, Some(None), "reset forgets user variables");
+    drop(conn);
+    stop(server, database);
+}
