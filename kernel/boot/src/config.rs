@@ -149,7 +149,7 @@ pub const KEYS: &[Key] = &[
         name: "floe.root_password",
         key_type: KeyType::Text,
         default: "",
-        help: "password of the SQL root user (empty: a random one is generated at each start and printed once)",
+        help: "password of the SQL account 'root'@'%', read on the first start only (empty: a random one is generated then and printed once); later starts keep the one in the dictionary (change it with ALTER USER)",
     },
 ];
 
