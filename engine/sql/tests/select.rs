@@ -3,53 +3,15 @@
 //! or not, NOT IN's NULL rule), UNION, DISTINCT, derived tables and views.
 //! Each answer is what MySQL 8 returns for the same statements.
 
-use std::sync::Arc;
+mod common;
 
-use floe_blk::DirectIo;
-use floe_server::protocol::{ColumnDefinition, Value as Wire};
-use floe_server::{Interrupt, ResultSink, SqlError, Summary};
-use floe_sql::{Database, SqlSession};
-use floe_storage::fil::DirStore;
-use floe_storage::srv::{Engine, EngineConfig};
-use floe_storage::trx::TrxConfig;
-use floe_storage::util::clock::SystemClock;
+use common::Collect;
 
-#[derive(Default)]
-struct Collect {
-    rows: Vec<String>,
-}
-
-impl ResultSink for Collect {
-    fn columns(&mut self, _: &[ColumnDefinition<'_>]) -> Result<(), SqlError> {
-        Ok(())
-    }
-    fn row(&mut self, values: &[Wire<'_>]) -> Result<(), SqlError> {
-        let text: Vec<String> = values
-            .iter()
-            .map(|v| match v {
-                Wire::Null => "NULL".into(),
-                Wire::Int(i) => i.to_string(),
-                Wire::UInt(u) => u.to_string(),
-                Wire::Bytes(b) | Wire::Decimal(b) => String::from_utf8_lossy(b).into_owned(),
-                other => format!("{other:?}"),
-            })
-            .collect();
-        self.rows.push(text.join(","));
-        Ok(())
-    }
-    fn done(&mut self, _: &Summary<'_>) -> Result<(), SqlError> {
-        Ok(())
-    }
-}
+use floe_server::Interrupt;
+use floe_sql::SqlSession;
 
 fn session(dir: &std::path::Path) -> SqlSession {
-    let store = Arc::new(DirStore::open(dir, DirectIo::Prefer).expect("store"));
-    let config = EngineConfig {
-        data_file_bytes: 64 << 20,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::create(store, config, Arc::new(SystemClock::new())).expect("engine");
-    let db = Database::open(engine, TrxConfig::default()).expect("database");
+    let db = common::database(dir, true);
     let mut session = SqlSession::new(db, 1, "root", Interrupt::new());
     run(
         &mut session,

@@ -2,57 +2,18 @@
 //! temporary directory, results collected as text. Checks the planner's
 //! choices against the rows each path returns, and transaction rules.
 
+mod common;
+
+use common::Collect;
 use std::sync::Arc;
 
-use floe_blk::DirectIo;
-use floe_server::protocol::{ColumnDefinition, Value as Wire};
-use floe_server::{Interrupt, ResultSink, SqlError, Summary};
+use floe_server::Interrupt;
 use floe_sql::catalog::TableMeta;
 use floe_sql::plan;
 use floe_sql::{Database, SqlSession};
-use floe_storage::fil::DirStore;
-use floe_storage::srv::{Engine, EngineConfig};
-use floe_storage::trx::TrxConfig;
-use floe_storage::util::clock::SystemClock;
-
-#[derive(Default)]
-struct Collect {
-    rows: Vec<String>,
-    affected: Vec<u64>,
-}
-
-impl ResultSink for Collect {
-    fn columns(&mut self, _: &[ColumnDefinition<'_>]) -> Result<(), SqlError> {
-        Ok(())
-    }
-    fn row(&mut self, values: &[Wire<'_>]) -> Result<(), SqlError> {
-        let text: Vec<String> = values
-            .iter()
-            .map(|v| match v {
-                Wire::Null => "NULL".into(),
-                Wire::Int(i) => i.to_string(),
-                Wire::UInt(u) => u.to_string(),
-                Wire::Bytes(b) | Wire::Decimal(b) => String::from_utf8_lossy(b).into_owned(),
-                other => format!("{other:?}"),
-            })
-            .collect();
-        self.rows.push(text.join(","));
-        Ok(())
-    }
-    fn done(&mut self, summary: &Summary<'_>) -> Result<(), SqlError> {
-        self.affected.push(summary.affected_rows);
-        Ok(())
-    }
-}
 
 fn open(dir: &std::path::Path) -> Arc<Database> {
-    let store = Arc::new(DirStore::open(dir, DirectIo::Prefer).expect("store"));
-    let config = EngineConfig {
-        data_file_bytes: 64 << 20,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::create(store, config, Arc::new(SystemClock::new())).expect("engine");
-    Database::open(engine, TrxConfig::default()).expect("database")
+    common::database(dir, true)
 }
 
 fn run(session: &mut SqlSession, sql: &str) -> Result<Collect, u16> {

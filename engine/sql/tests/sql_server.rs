@@ -244,27 +244,10 @@ fn clients_create_query_and_survive_restart() {
         ("SELEKT 1", "ERROR 1064 (42000)"),
         ("SET @@nonsense = 1", "ERROR 1193"),
     ] {
-        let output = mysql(port, sql);
-        assert!(!output.status.success(), "{sql} succeeded");
-        let stderr = text(&output.stderr);
-        assert!(stderr.contains(expected), "{sql}: {stderr}");
+        denied(port, "root", PASSWORD, sql, expected);
     }
 
-    let python = "/usr/bin/python3";
-    if Command::new(python)
-        .args(["-c", "import pymysql"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        let output = Command::new(python)
-            .args(["-c", PYMYSQL_SCRIPT, &port.to_string()])
-            .output()
-            .expect("python runs");
-        assert!(output.status.success(), "pymysql: {}", text(&output.stderr));
-        assert_eq!(text(&output.stdout), "pymysql ok\n");
-    } else {
-        eprintln!("SKIPPED pymysql part: {python} cannot import pymysql");
-    }
+    run_pymysql(PYMYSQL_SCRIPT, port, "pymysql ok", "pymysql part");
 
     // A transaction left open by a vanished client is rolled back.
     let output = mysql(
@@ -302,6 +285,26 @@ fn clients_create_query_and_survive_restart() {
         "information_schema\nmysql\n"
     );
     stop(server, database);
+}
+
+/// Runs a PyMySQL `script` (argument: the port) that must print `done`;
+/// skipped, and said so, where python3 lacks pymysql.
+fn run_pymysql(script: &str, port: u16, done: &str, what: &str) {
+    let python = "/usr/bin/python3";
+    if !Command::new(python)
+        .args(["-c", "import pymysql"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("SKIPPED {what}: {python} cannot import pymysql");
+        return;
+    }
+    let output = Command::new(python)
+        .args(["-c", script, &port.to_string()])
+        .output()
+        .expect("python runs");
+    assert!(output.status.success(), "{what}: {}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), format!("{done}\n"));
 }
 
 /// `sql` as `user` must fail with `expected` (error number and state).
@@ -394,10 +397,7 @@ fn accounts_and_grants_are_enforced_and_survive_restart() {
             "ERROR 1524",
         ),
     ] {
-        let output = mysql(port, sql);
-        assert!(!output.status.success(), "{sql} succeeded");
-        let stderr = text(&output.stderr);
-        assert!(stderr.contains(expected), "{sql}: {stderr}");
+        denied(port, "root", PASSWORD, sql, expected);
     }
     assert_eq!(
         mysql_ok(port, "DROP USER IF EXISTS nobody; SHOW WARNINGS"),
@@ -534,26 +534,9 @@ fn savepoints_kill_and_processlist() {
             "ERROR 1305 (42000)",
         ),
     ] {
-        let output = mysql(port, sql);
-        assert!(!output.status.success(), "{sql} succeeded");
-        let stderr = text(&output.stderr);
-        assert!(stderr.contains(expected), "{sql}: {stderr}");
+        denied(port, "root", PASSWORD, sql, expected);
     }
-    let python = "/usr/bin/python3";
-    if Command::new(python)
-        .args(["-c", "import pymysql"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        let output = Command::new(python)
-            .args(["-c", ADMIN_SCRIPT, &port.to_string()])
-            .output()
-            .expect("python runs");
-        assert!(output.status.success(), "admin: {}", text(&output.stderr));
-        assert_eq!(text(&output.stdout), "admin ok\n");
-    } else {
-        eprintln!("SKIPPED KILL/PROCESSLIST part: {python} cannot import pymysql");
-    }
+    run_pymysql(ADMIN_SCRIPT, port, "admin ok", "KILL/PROCESSLIST part");
     stop(server, database);
 }
 

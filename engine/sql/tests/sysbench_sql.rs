@@ -4,69 +4,21 @@
 //! engine in a temporary directory, results collected as text, errors as
 //! MySQL numbers.
 
+mod common;
+
+use common::Collect;
 use std::sync::Arc;
 
-use floe_blk::DirectIo;
-use floe_server::protocol::{ColumnDefinition, StatementId, Value as Wire};
-use floe_server::{Interrupt, ResultSink, SqlError, Summary};
+use floe_server::protocol::{StatementId, Value as Wire};
+use floe_server::Interrupt;
 use floe_sql::{Database, SqlSession};
-use floe_storage::fil::DirStore;
-use floe_storage::srv::{Engine, EngineConfig};
-use floe_storage::trx::TrxConfig;
-use floe_storage::util::clock::SystemClock;
-
-#[derive(Default)]
-struct Collect {
-    columns: usize,
-    rows: Vec<String>,
-    affected: Vec<u64>,
-    info: Vec<String>,
-}
-
-impl ResultSink for Collect {
-    fn columns(&mut self, columns: &[ColumnDefinition<'_>]) -> Result<(), SqlError> {
-        self.columns = columns.len();
-        Ok(())
-    }
-    fn row(&mut self, values: &[Wire<'_>]) -> Result<(), SqlError> {
-        let text: Vec<String> = values
-            .iter()
-            .map(|v| match v {
-                Wire::Null => "NULL".into(),
-                Wire::Int(i) => i.to_string(),
-                Wire::UInt(u) => u.to_string(),
-                Wire::Bytes(b) | Wire::Decimal(b) => String::from_utf8_lossy(b).into_owned(),
-                other => format!("{other:?}"),
-            })
-            .collect();
-        self.rows.push(text.join(","));
-        Ok(())
-    }
-    fn done(&mut self, summary: &Summary<'_>) -> Result<(), SqlError> {
-        self.affected.push(summary.affected_rows);
-        self.info.push(summary.info.to_string());
-        Ok(())
-    }
-}
 
 fn create(dir: &std::path::Path) -> Arc<Database> {
-    let store = Arc::new(DirStore::open(dir, DirectIo::Prefer).expect("store"));
-    let config = EngineConfig {
-        data_file_bytes: 64 << 20,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::create(store, config, Arc::new(SystemClock::new())).expect("engine");
-    Database::open(engine, TrxConfig::default()).expect("database")
+    common::database(dir, true)
 }
 
 fn reopen(dir: &std::path::Path) -> Arc<Database> {
-    let store = Arc::new(DirStore::open(dir, DirectIo::Prefer).expect("store"));
-    let config = EngineConfig {
-        data_file_bytes: 64 << 20,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::open(store, config, Arc::new(SystemClock::new())).expect("engine");
-    Database::open(engine, TrxConfig::default()).expect("database")
+    common::database(dir, false)
 }
 
 fn session(db: &Arc<Database>) -> SqlSession {

@@ -282,6 +282,14 @@ fn position_of(expr: &ast::Expr) -> Option<usize> {
 }
 
 impl SqlSession {
+    /// The tables of `schema` with their metadata, by name.
+    fn tables_in(&self, schema: &str) -> Vec<(String, Arc<TableMeta>)> {
+        self.db
+            .table_names(schema)
+            .into_iter()
+            .filter_map(|t| self.db.table(schema, &t).map(|meta| (t, meta)))
+            .collect()
+    }
     // ---- SELECT --------------------------------------------------------
 
     pub(super) fn select(&mut self, query: &ast::Query, sink: &mut dyn ResultSink) -> Result<()> {
@@ -424,10 +432,7 @@ impl SqlSession {
             }
             "TABLES" => {
                 for s in &schemas {
-                    for t in self.db.table_names(s) {
-                        let Some(meta) = self.db.table(s, &t) else {
-                            continue;
-                        };
+                    for (t, meta) in self.tables_in(s) {
                         let auto = meta
                             .auto_increment_column
                             .map(|_| {
@@ -483,10 +488,7 @@ impl SqlSession {
             }
             "COLUMNS" => {
                 for s in &schemas {
-                    for t in self.db.table_names(s) {
-                        let Some(meta) = self.db.table(s, &t) else {
-                            continue;
-                        };
+                    for (t, meta) in self.tables_in(s) {
                         for (i, c) in meta.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
                             let key =
                                 match meta.indexes.iter().find(|x| x.columns.first() == Some(&i)) {
@@ -578,10 +580,7 @@ impl SqlSession {
             }
             "STATISTICS" => {
                 for s in &schemas {
-                    for t in self.db.table_names(s) {
-                        let Some(meta) = self.db.table(s, &t) else {
-                            continue;
-                        };
+                    for (t, meta) in self.tables_in(s) {
                         for (position, index) in meta.indexes.iter().enumerate() {
                             if position == 0 && meta.hidden_row_id {
                                 continue;

@@ -3,10 +3,18 @@
 //! fixed clock. No binder of their own: they test the engine's.
 #![allow(dead_code)] // each test target uses a different part
 
+use floe_blk::DirectIo;
+use floe_server::protocol::{ColumnDefinition, Value as Wire};
+use floe_server::{ResultSink, SqlError, Summary};
 use floe_sql::bind::{AggregateSlot, BindEnv, Binder, Scope, ScopeColumn};
-use floe_sql::session::StatementError;
+use floe_sql::session::{Database, StatementError};
 use floe_sql::{EvalContext, Expr, SqlType, Value};
+use floe_storage::fil::DirStore;
+use floe_storage::srv::{Engine, EngineConfig};
+use floe_storage::trx::TrxConfig;
+use floe_storage::util::clock::SystemClock;
 use sqlparser::ast;
+use std::sync::Arc;
 
 /// A session environment with no variables set, user root, connection 1.
 pub struct TestEnv;
@@ -71,4 +79,56 @@ pub fn fixed_context() -> EvalContext {
     let now =
         floe_sql::temporal::Date::new(2024, 6, 1).map(floe_sql::temporal::DateTime::from_date);
     EvalContext::new(now.unwrap_or_else(|| panic!("2024-06-01 is a date")))
+}
+
+/// A result sink that keeps what a statement sent: column count, rows as
+/// comma-joined text (NULL as `NULL`), affected rows and info per OK.
+#[derive(Default)]
+pub struct Collect {
+    pub columns: usize,
+    pub rows: Vec<String>,
+    pub affected: Vec<u64>,
+    pub info: Vec<String>,
+}
+
+impl ResultSink for Collect {
+    fn columns(&mut self, columns: &[ColumnDefinition<'_>]) -> Result<(), SqlError> {
+        self.columns = columns.len();
+        Ok(())
+    }
+    fn row(&mut self, values: &[Wire<'_>]) -> Result<(), SqlError> {
+        let text: Vec<String> = values
+            .iter()
+            .map(|v| match v {
+                Wire::Null => "NULL".into(),
+                Wire::Int(i) => i.to_string(),
+                Wire::UInt(u) => u.to_string(),
+                Wire::Bytes(b) | Wire::Decimal(b) => String::from_utf8_lossy(b).into_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        self.rows.push(text.join(","));
+        Ok(())
+    }
+    fn done(&mut self, summary: &Summary<'_>) -> Result<(), SqlError> {
+        self.affected.push(summary.affected_rows);
+        self.info.push(summary.info.to_string());
+        Ok(())
+    }
+}
+
+/// A database on a fresh (`create`) or existing directory store of 64 MiB.
+pub fn database(dir: &std::path::Path, create: bool) -> Arc<Database> {
+    let store = Arc::new(DirStore::open(dir, DirectIo::Prefer).expect("store"));
+    let config = EngineConfig {
+        data_file_bytes: 64 << 20,
+        ..EngineConfig::default()
+    };
+    let clock = Arc::new(SystemClock::new());
+    let engine = if create {
+        Engine::create(store, config, clock).expect("engine created")
+    } else {
+        Engine::open(store, config, clock).expect("engine opens")
+    };
+    Database::open(engine, TrxConfig::default()).expect("database")
 }
