@@ -656,14 +656,32 @@ mod tests {
         assert!(decode_options("t", &[1, 0]).is_err());
     }
 
+    /// Runs `take` (an exclusive request) on a thread; its answer comes
+    /// through the receiver once it returns. The wait is generous: these
+    /// tests show who waits for whom, they do not time anything.
+    fn exclusive_on_thread(
+        mdl: &Arc<Mdl>,
+        take: fn(&Mdl, Duration) -> bool,
+    ) -> std::sync::mpsc::Receiver<bool> {
+        let (send, receive) = std::sync::mpsc::channel();
+        let mdl = Arc::clone(mdl);
+        std::thread::spawn(move || send.send(take(&mdl, Duration::from_secs(600))));
+        receive
+    }
+
     // A dropped table refuses new holders; DROP waits for holders to leave.
     #[test]
     fn mdl_drop_waits_for_holders() {
-        let mdl = Mdl::default();
+        let mdl = Arc::new(Mdl::default());
         assert_eq!(mdl.acquire(), MdlGrant::Granted);
-        assert!(!mdl.acquire_for_drop(Duration::ZERO));
+        let dropped = exclusive_on_thread(&mdl, Mdl::acquire_for_drop);
+        // While the holder stays, the drop has not returned.
+        assert_eq!(
+            dropped.try_recv(),
+            Err(std::sync::mpsc::TryRecvError::Empty)
+        );
         mdl.release();
-        assert!(mdl.acquire_for_drop(Duration::ZERO));
+        assert_eq!(dropped.recv(), Ok(true));
         assert_eq!(mdl.acquire(), MdlGrant::Dropped);
     }
 
@@ -673,9 +691,13 @@ mod tests {
     fn mdl_alter_blocks_new_holders_until_replaced() {
         let mdl = Arc::new(Mdl::default());
         assert_eq!(mdl.acquire(), MdlGrant::Granted);
-        assert!(!mdl.acquire_exclusive(Duration::ZERO));
+        let altering = exclusive_on_thread(&mdl, Mdl::acquire_exclusive);
+        assert_eq!(
+            altering.try_recv(),
+            Err(std::sync::mpsc::TryRecvError::Empty)
+        );
         mdl.release();
-        assert!(mdl.acquire_exclusive(Duration::ZERO));
+        assert_eq!(altering.recv(), Ok(true));
         let waiter = {
             let mdl = Arc::clone(&mdl);
             std::thread::spawn(move || mdl.acquire())
@@ -683,8 +705,11 @@ mod tests {
         mdl.release_exclusive(true);
         assert_eq!(waiter.join().expect("waiter"), MdlGrant::Replaced);
         // A failed ALTER leaves the table usable.
-        let other = Mdl::default();
-        assert!(other.acquire_exclusive(Duration::ZERO));
+        let other = Arc::new(Mdl::default());
+        assert_eq!(
+            exclusive_on_thread(&other, Mdl::acquire_exclusive).recv(),
+            Ok(true)
+        );
         other.release_exclusive(false);
         assert_eq!(other.acquire(), MdlGrant::Granted);
     }
