@@ -186,16 +186,10 @@ impl Session for ServerSession {
             .map_err(|e| e.to_sql_error())?
             .to_string();
         self.session.refresh_grants();
-        self.session
-            .authorize_read(&schema, &crate::session::normalize_name(table))
+        let meta = self
+            .session
+            .lookup_in(schema, crate::session::normalize_name(table))
             .map_err(|e| e.to_sql_error())?;
-        let meta = self.session.db.table(&schema, table).ok_or_else(|| {
-            StatementError::NoSuchTable {
-                schema: schema.clone(),
-                table: table.to_string(),
-            }
-            .to_sql_error()
-        })?;
         Ok(meta
             .columns
             .iter()

@@ -740,14 +740,7 @@ impl SqlSession {
                 .clone()
                 .ok_or(StatementError::NoDatabaseSelected)?,
         };
-        self.authorize_read(&schema, &normalize_name(&table))?;
-        let meta = self
-            .db
-            .table(&schema, &table)
-            .ok_or_else(|| StatementError::NoSuchTable {
-                schema: schema.clone(),
-                table: normalize_name(&table),
-            })?;
+        let meta = self.lookup_in(schema, normalize_name(&table))?;
         let titles = [
             "Table",
             "Non_unique",
@@ -1250,7 +1243,7 @@ fn quote_name(name: &str) -> String {
 }
 
 /// MySQL's quoting of a string literal.
-fn quote_text(text: &str) -> String {
+pub(super) fn quote_text(text: &str) -> String {
     let mut out = String::from("'");
     for ch in text.chars() {
         match ch {

@@ -826,7 +826,14 @@ impl SqlSession {
     }
 
     fn lookup(&self, name: &ast::ObjectName) -> Result<Arc<TableMeta>> {
-        let (schema, table) = self.schema_and_table(name)?;
+        let (schema, table) = self.schema_and_table_unchecked(name)?;
+        self.lookup_in(schema, table)
+    }
+
+    /// A table by its resolved (lower-case) names, checked as every name
+    /// resolution is (SELECT unless it is the statement's target).
+    fn lookup_in(&self, schema: String, table: String) -> Result<Arc<TableMeta>> {
+        self.authorize_read(&schema, &table)?;
         self.db
             .table(&schema, &table)
             .ok_or(StatementError::NoSuchTable { schema, table })

@@ -36,6 +36,7 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
+use super::ddl::quote_text;
 use super::*;
 use crate::acl::{self, Account, Acl, DbGrant, Grants, Privileges};
 
@@ -495,22 +496,6 @@ pub fn parse_account_statement(sql: &str) -> Result<Option<AccountStatement>> {
     Ok(Some(statement))
 }
 
-/// SQL text of a string literal.
-fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('\'');
-    for ch in text.chars() {
-        match ch {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            '\0' => out.push_str("\\0"),
-            other => out.push(other),
-        }
-    }
-    out.push('\'');
-    out
-}
-
 /// Rows of a system query, each value as text (NULL as None).
 #[derive(Default)]
 struct Collect {
@@ -598,7 +583,7 @@ pub(crate) fn bootstrap(db: &Arc<Database>) -> Result<()> {
         system.system_sql(&format!(
             "INSERT INTO mysql.user (Host, User, plugin, authentication_string, Privileges, Grant_priv) \
              VALUES ('%', 'root', {}, '', 'ALL PRIVILEGES', 'Y')",
-            quote(acl::CACHING_SHA2_PASSWORD)
+            quote_text(acl::CACHING_SHA2_PASSWORD)
         ))?;
         log::info!("sql: created account 'root'@'%' (no password yet)");
     }
@@ -1004,10 +989,10 @@ impl SqlSession {
                     system.system_sql(&format!(
                         "INSERT INTO mysql.user (Host, User, plugin, authentication_string, Privileges, Grant_priv) \
                          VALUES ({}, {}, {}, {}, 'USAGE', 'N')",
-                        quote(&user.host),
-                        quote(&user.user),
-                        quote(&plugin),
-                        quote(&stored)
+                        quote_text(&user.host),
+                        quote_text(&user.user),
+                        quote_text(&plugin),
+                        quote_text(&stored)
                     ))?;
                 }
             }
@@ -1026,8 +1011,8 @@ impl SqlSession {
                     }
                     let key = format!(
                         "Host = {} AND User = {}",
-                        quote(&user.host),
-                        quote(&user.user)
+                        quote_text(&user.host),
+                        quote_text(&user.user)
                     );
                     system.system_sql(&format!("DELETE FROM mysql.user WHERE {key}"))?;
                     system.system_sql(&format!("DELETE FROM mysql.db WHERE {key}"))?;
@@ -1094,10 +1079,10 @@ impl SqlSession {
     ) -> Result<()> {
         system.system_sql(&format!(
             "UPDATE mysql.user SET plugin = {}, authentication_string = {} WHERE Host = {} AND User = {}",
-            quote(plugin),
-            quote(stored),
-            quote(&user.host),
-            quote(&user.user)
+            quote_text(plugin),
+            quote_text(stored),
+            quote_text(&user.host),
+            quote_text(&user.user)
         ))?;
         Ok(())
     }
@@ -1179,8 +1164,8 @@ impl SqlSession {
             };
             let key = format!(
                 "Host = {} AND User = {}",
-                quote(&user.host),
-                quote(&user.user)
+                quote_text(&user.host),
+                quote_text(&user.user)
             );
             match &database {
                 None => {
@@ -1197,8 +1182,8 @@ impl SqlSession {
                     };
                     system.system_sql(&format!(
                         "UPDATE mysql.user SET Privileges = {}, Grant_priv = {} WHERE {key}",
-                        quote(&privileges.to_text(true)),
-                        quote(if grant_option { "Y" } else { "N" })
+                        quote_text(&privileges.to_text(true)),
+                        quote_text(if grant_option { "Y" } else { "N" })
                     ))?;
                 }
                 Some(name) => {
@@ -1225,25 +1210,25 @@ impl SqlSession {
                     } else {
                         (current.union(wanted), grant_option || with_grant_option)
                     };
-                    let db_key = format!("{key} AND Db = {}", quote(name));
+                    let db_key = format!("{key} AND Db = {}", quote_text(name));
                     if existing.is_some() {
                         if privileges.is_empty() && !grant_option {
                             system.system_sql(&format!("DELETE FROM mysql.db WHERE {db_key}"))?;
                         } else {
                             system.system_sql(&format!(
                                 "UPDATE mysql.db SET Privileges = {}, Grant_priv = {} WHERE {db_key}",
-                                quote(&privileges.to_text(false)),
-                                quote(if grant_option { "Y" } else { "N" })
+                                quote_text(&privileges.to_text(false)),
+                                quote_text(if grant_option { "Y" } else { "N" })
                             ))?;
                         }
                     } else {
                         system.system_sql(&format!(
                             "INSERT INTO mysql.db (Host, Db, User, Privileges, Grant_priv) VALUES ({}, {}, {}, {}, {})",
-                            quote(&user.host),
-                            quote(name),
-                            quote(&user.user),
-                            quote(&privileges.to_text(false)),
-                            quote(if grant_option { "Y" } else { "N" })
+                            quote_text(&user.host),
+                            quote_text(name),
+                            quote_text(&user.user),
+                            quote_text(&privileges.to_text(false)),
+                            quote_text(if grant_option { "Y" } else { "N" })
                         ))?;
                     }
                 }
