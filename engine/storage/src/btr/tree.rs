@@ -837,6 +837,90 @@ impl Tree {
         Ok(pages.len() as u64)
     }
 
+    /// Leaves picked by random dives from the root (InnoDB's transient
+    /// statistics): `dives` root-to-leaf paths, each taking a random child
+    /// at every level. The product of the fan-outs along a path is an
+    /// unbiased estimate of the number of leaves (Knuth's estimator); the
+    /// mean over the paths is `leaf_pages`. A tree with at most `dives`
+    /// leaves under a level-1 root (or a leaf root) is read whole instead,
+    /// and the figures are exact. Latches are coupled as in `get`; nothing
+    /// stays latched between leaves, so a sample is a snapshot of no single
+    /// moment (as InnoDB's).
+    pub fn sample(
+        &self,
+        env: TreeEnv<'_>,
+        dives: usize,
+        seed: u64,
+    ) -> Result<TreeSample, TreeError> {
+        let leaf_records = |page: &PageRef<'_>| -> Result<Vec<Entry>, TreeError> {
+            let id = page.id();
+            (0..node::count(page.bytes()))
+                .map(|slot| {
+                    let (k, p) = node::record(page.bytes(), slot)
+                        .map_err(|e| TreeError::node(self.index_id, id, e))?;
+                    Ok((k.to_vec(), p.to_vec()))
+                })
+                .collect()
+        };
+        let root = env.pool.fix(self.root)?;
+        let height = self.check_page(self.root, root.bytes(), None)?;
+        if height == 0 {
+            return Ok(TreeSample {
+                leaf_pages: 1.0,
+                leaves: vec![leaf_records(&root)?],
+                exact: true,
+            });
+        }
+        let fanout = node::count(root.bytes());
+        if height == 1 && fanout <= dives.max(1) {
+            let mut leaves = Vec::with_capacity(fanout);
+            for slot in 0..fanout {
+                let child = self.child_id(child_of(self.index_id, self.root, root.bytes(), slot)?);
+                let leaf = env.pool.fix(child)?;
+                self.check_page(child, leaf.bytes(), Some(0))?;
+                leaves.push(leaf_records(&leaf)?);
+            }
+            return Ok(TreeSample {
+                leaf_pages: fanout as f64,
+                leaves,
+                exact: true,
+            });
+        }
+        drop(root);
+        let mut rng = crate::util::rng::Rng(seed ^ self.index_id.rotate_left(17));
+        let mut estimate = 0.0;
+        let mut leaves = Vec::with_capacity(dives);
+        for _ in 0..dives.max(1) {
+            let mut page = env.pool.fix(self.root)?;
+            let mut level = self.check_page(self.root, page.bytes(), None)?;
+            let mut product = 1.0f64;
+            while level > 0 {
+                let id = page.id();
+                let count = node::count(page.bytes());
+                if count == 0 {
+                    return Err(TreeError::Corrupt {
+                        index_id: self.index_id,
+                        page: id,
+                        what: "internal node without children".into(),
+                    });
+                }
+                product *= count as f64;
+                let slot = rng.below(count as u64) as usize;
+                let child = self.child_id(child_of(self.index_id, id, page.bytes(), slot)?);
+                let next = env.pool.fix(child)?;
+                page = next;
+                level = self.check_page(child, page.bytes(), Some(level - 1))?;
+            }
+            estimate += product;
+            leaves.push(leaf_records(&page)?);
+        }
+        Ok(TreeSample {
+            leaf_pages: estimate / leaves.len() as f64,
+            leaves,
+            exact: false,
+        })
+    }
+
     /// A cursor over keys within (`lower`, `upper`) in `direction`.
     pub fn scan<'e>(
         &self,
@@ -972,6 +1056,17 @@ impl Tree {
 
 /// A (key, payload) pair handed out by a cursor.
 pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// What `Tree::sample` read.
+#[derive(Debug, Clone)]
+pub struct TreeSample {
+    /// Leaves in the tree (estimated unless `exact`).
+    pub leaf_pages: f64,
+    /// The records of each leaf read, in key order within a leaf; with
+    /// `exact`, every leaf in key order.
+    pub leaves: Vec<Vec<Entry>>,
+    pub exact: bool,
+}
 
 /// A leaf found by a cursor's descent, with the key range its parents give it.
 struct Located<'p> {

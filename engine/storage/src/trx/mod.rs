@@ -27,7 +27,7 @@ pub mod undo;
 
 pub use lock::LockError;
 pub use system::{Isolation, Savepoint, Trx, TrxConfig, TrxStats, TrxSystem};
-pub use table::{LockRead, Secondary, Table};
+pub use table::{IndexRead, IndexSample, LockRead, Secondary, Table};
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -66,6 +66,8 @@ pub enum TrxError {
     ReadOnly,
     #[error("cannot start a thread: {0}")]
     Thread(String),
+    #[error("the table has no secondary index {index}")]
+    NoIndex { index: usize },
 }
 
 impl TrxError {

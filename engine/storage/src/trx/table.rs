@@ -12,6 +12,14 @@
 //! - Consistent reads take no locks and never wait. A secondary-index read
 //!   looks up each entry's clustered record, builds the visible version and
 //!   keeps it only if that version's key is the entry's (InnoDB's check).
+//! - Covering reads (`Scan::next_covering`) answer from the entry alone
+//!   when its transaction id is visible to the view: every change to an
+//!   entry (insert, delete-mark, un-mark) stamps the entry with the
+//!   changing transaction, and a row change that moves the row off this
+//!   key marks this entry, so a live entry whose stamp the view sees is
+//!   the key of the row version the view sees. Otherwise the read falls
+//!   back to the clustered version as above. (InnoDB decides per page with
+//!   PAGE_MAX_TRX_ID; the per-entry id here decides per entry.)
 //! - Locking reads (and the writes' own locks) read the newest version.
 //!   Under REPEATABLE READ scans take next-key locks and lock the gap after
 //!   the range, so no phantom can appear; READ COMMITTED locks records only.
@@ -805,6 +813,76 @@ impl Table {
     }
 }
 
+/// What a covering read returns for one index entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexRead {
+    /// The entry key (secondary key, then primary key): the row version the
+    /// view sees has exactly this key.
+    Entry(Vec<u8>),
+    /// The entry could not decide alone: (pk, row) of the visible version.
+    Row(Vec<u8>, Vec<u8>),
+}
+
+/// The live records of an index as `Table::sample` reads them.
+#[derive(Debug, Clone)]
+pub struct IndexSample {
+    /// Keys of live (not delete-marked) records, per leaf read; with
+    /// `exact`, every leaf in key order.
+    pub leaves: Vec<Vec<Vec<u8>>>,
+    /// Estimated live records in the index (exact with `exact`).
+    pub records: f64,
+    pub exact: bool,
+}
+
+impl Table {
+    /// Statistics input for index `index` (None: the clustered index):
+    /// `dives` random leaves (see `Tree::sample`), delete-marked records
+    /// left out. Reads pages only: no read view, no locks.
+    pub fn sample(
+        &self,
+        sys: &TrxSystem,
+        index: Option<usize>,
+        dives: usize,
+        seed: u64,
+    ) -> Result<IndexSample, TrxError> {
+        let tree = match index {
+            None => self.clustered,
+            Some(i) => self
+                .secondaries
+                .get(i)
+                .map(|s| s.tree)
+                .ok_or(TrxError::NoIndex { index: i })?,
+        };
+        let sample = tree.sample(sys.env(), dives, seed)?;
+        let mut leaves = Vec::with_capacity(sample.leaves.len());
+        let mut live = 0usize;
+        for leaf in sample.leaves {
+            let mut keys = Vec::with_capacity(leaf.len());
+            for (key, payload) in leaf {
+                let deleted = match index {
+                    None => ClusteredRecord::parse(&payload, tree.index_id)?.deleted,
+                    Some(_) => SecEntry::parse(&payload, tree.index_id)?.deleted,
+                };
+                if !deleted {
+                    keys.push(key);
+                }
+            }
+            live += keys.len();
+            leaves.push(keys);
+        }
+        let records = if sample.exact || leaves.is_empty() {
+            live as f64
+        } else {
+            live as f64 / leaves.len() as f64 * sample.leaf_pages
+        };
+        Ok(IndexSample {
+            leaves,
+            records,
+            exact: sample.exact,
+        })
+    }
+}
+
 /// An index scan inside a transaction; `next(trx)` yields (pk, row).
 pub struct Scan<'t> {
     table: &'t Table,
@@ -853,7 +931,11 @@ impl<'t> Scan<'t> {
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self, trx: &mut Trx) -> Result<Option<KeyRow>, TrxError> {
         match self.lock {
-            LockRead::None => self.next_consistent(trx),
+            LockRead::None => Ok(self.next_consistent(trx, false)?.map(|read| match read {
+                IndexRead::Row(pk, row) => (pk, row),
+                // `next_consistent(_, false)` gives rows only.
+                IndexRead::Entry(key) => (key, Vec::new()),
+            })),
             LockRead::Shared | LockRead::Exclusive => {
                 if self.direction == Direction::Backward {
                     if self.reversed.is_none() {
@@ -872,7 +954,21 @@ impl<'t> Scan<'t> {
         }
     }
 
-    fn next_consistent(&mut self, trx: &mut Trx) -> Result<Option<KeyRow>, TrxError> {
+    /// The next entry of a secondary-index scan, answered from the entry
+    /// when it can be (see the module comment); locking scans and
+    /// clustered scans always give rows.
+    pub fn next_covering(&mut self, trx: &mut Trx) -> Result<Option<IndexRead>, TrxError> {
+        if self.lock == LockRead::None {
+            return self.next_consistent(trx, self.index.is_some());
+        }
+        Ok(self.next(trx)?.map(|(pk, row)| IndexRead::Row(pk, row)))
+    }
+
+    fn next_consistent(
+        &mut self,
+        trx: &mut Trx,
+        covering: bool,
+    ) -> Result<Option<IndexRead>, TrxError> {
         let sys = trx.sys.clone();
         let env = sys.env();
         let tree = self.tree();
@@ -909,11 +1005,17 @@ impl<'t> Scan<'t> {
                 None => {
                     let view = trx.read_view();
                     if let Some(row) = consistent_version(&sys, view, &tree, &key, payload)? {
-                        return Ok(Some((key, row)));
+                        return Ok(Some(IndexRead::Row(key, row)));
                     }
                 }
                 Some(i) => {
                     let entry = SecEntry::parse(&payload, tree.index_id)?;
+                    if covering && trx.read_view().sees(entry.trx_id) {
+                        if entry.deleted {
+                            continue;
+                        }
+                        return Ok(Some(IndexRead::Entry(key)));
+                    }
                     let Some(clustered) = read_payload(env, &self.table.clustered, entry.pk)?
                     else {
                         continue;
@@ -927,7 +1029,7 @@ impl<'t> Scan<'t> {
                     let mut seckey = Vec::new();
                     self.table.keys.secondary_key(i, &row, &mut seckey);
                     if key.len() == seckey.len() + entry.pk.len() && key.starts_with(&seckey) {
-                        return Ok(Some((entry.pk.to_vec(), row)));
+                        return Ok(Some(IndexRead::Row(entry.pk.to_vec(), row)));
                     }
                 }
             }
