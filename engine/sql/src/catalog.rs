@@ -29,7 +29,7 @@
 //! never are.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use floe_storage::dict::{ColumnDef, IndexKind, TableDef};
@@ -481,12 +481,18 @@ pub struct TableMeta {
     pub auto_increment_column: Option<usize>,
     pub hidden_row_id: bool,
     pub mdl: Mdl,
+    /// Rows written or deleted since open (see `stats`).
+    changes: AtomicU64,
+    stats: crate::stats::SharedStats,
+    /// For taking statistics; weak, as the system must be the database's
+    /// alone when it shuts down.
+    sys: std::sync::Weak<floe_storage::trx::TrxSystem>,
 }
 
 impl TableMeta {
     /// Builds the SQL metadata of `def` and opens its storage handle.
     pub fn open(
-        sys: &floe_storage::trx::TrxSystem,
+        sys: &Arc<floe_storage::trx::TrxSystem>,
         def: TableDef,
     ) -> Result<Arc<TableMeta>, CatalogError> {
         let columns = def
@@ -533,7 +539,67 @@ impl TableMeta {
             hidden_row_id,
             mdl: Mdl::default(),
             def,
+            changes: AtomicU64::new(0),
+            stats: Default::default(),
+            sys: Arc::downgrade(sys),
         }))
+    }
+
+    /// Counts one row written or deleted (statistics go stale by these).
+    pub fn note_change(&self) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The table's statistics, taken now if there are none yet or they
+    /// went stale (see `stats`); None when the index pages cannot be read
+    /// (logged; plans then do without).
+    pub fn stats(&self) -> Option<Arc<crate::stats::TableStats>> {
+        let changes = self.changes.load(Ordering::Relaxed);
+        {
+            let held = self.stats.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(stats) = held.as_ref() {
+                if crate::stats::fresh(stats, changes) {
+                    return Some(Arc::clone(stats));
+                }
+            }
+        }
+        match self.analyze() {
+            Ok(stats) => Some(stats),
+            Err(e) => {
+                log::warn!("statistics of {}.{}: {e}", self.schema, self.name);
+                None
+            }
+        }
+    }
+
+    /// Estimated rows (information_schema.TABLES.TABLE_ROWS).
+    pub fn estimated_rows(&self) -> Option<u64> {
+        self.stats().map(|st| st.rows.round() as u64)
+    }
+
+    /// Estimated distinct values of the first `columns` columns of index
+    /// `position` (SHOW INDEX's Cardinality).
+    pub fn cardinality(&self, position: usize, columns: usize) -> Option<u64> {
+        let stats = self.stats()?;
+        let distinct = stats
+            .indexes
+            .get(position)?
+            .n_diff
+            .get(columns.checked_sub(1)?)?;
+        Some(distinct.round() as u64)
+    }
+
+    /// Takes the statistics now (ANALYZE TABLE).
+    pub fn analyze(&self) -> Result<Arc<crate::stats::TableStats>, floe_storage::trx::TrxError> {
+        let changes = self.changes.load(Ordering::Relaxed);
+        let seed = changes ^ self.def.indexes.first().map_or(0, |i| i.index_id);
+        let sys = self
+            .sys
+            .upgrade()
+            .ok_or(floe_storage::trx::TrxError::ShutDown)?;
+        let stats = Arc::new(crate::stats::take(&sys, self, changes, seed)?);
+        *self.stats.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&stats));
+        Ok(stats)
     }
 
     /// Case-insensitive column lookup (hidden columns are not visible).

@@ -204,6 +204,57 @@ fn encode_column(
     Ok(())
 }
 
+/// The end offset of each of `columns` in `bytes` (an encoding of at least
+/// that many columns), without decoding; None when `bytes` is not such an
+/// encoding. Used to cut key prefixes (statistics count distinct prefixes).
+pub fn column_ends(bytes: &[u8], columns: &[KeyColumn]) -> Option<Vec<usize>> {
+    let mut ends = Vec::with_capacity(columns.len());
+    let mut offset = 0usize;
+    for column in columns {
+        let tag = *bytes.get(offset)?;
+        offset += 1;
+        if tag == VALUE_TAG {
+            offset += match column {
+                KeyColumn::Signed
+                | KeyColumn::Unsigned
+                | KeyColumn::Double
+                | KeyColumn::DateTime { .. }
+                | KeyColumn::Time { .. } => 8,
+                KeyColumn::Decimal { .. } => 16,
+                KeyColumn::Date => 4,
+                KeyColumn::Bytes => {
+                    // 0x00 0xFF is an escaped zero; 0x00 0x01 ends.
+                    let mut at = offset;
+                    loop {
+                        match (bytes.get(at)?, bytes.get(at + 1)) {
+                            (0, Some(0x01)) => break at + 2 - offset,
+                            (0, _) => at += 2,
+                            _ => at += 1,
+                        }
+                    }
+                }
+                KeyColumn::Collated(_) => {
+                    // 3-byte weights (each + 1, so never 0), then 0 0 0.
+                    let mut at = offset;
+                    loop {
+                        if bytes.get(at..at + 3)? == [0, 0, 0] {
+                            break at + 3 - offset;
+                        }
+                        at += 3;
+                    }
+                }
+            };
+        } else if tag != NULL_TAG {
+            return None;
+        }
+        if offset > bytes.len() {
+            return None;
+        }
+        ends.push(offset);
+    }
+    Some(ends)
+}
+
 /// Reads a key written by `encode_key` back into values. Collated string columns
 /// cannot be decoded (their weights lose case) and are refused.
 pub fn decode_key(bytes: &[u8], columns: &[KeyColumn]) -> Result<Vec<Value>> {
@@ -492,6 +543,41 @@ mod tests {
                 sort_compare(&a, &b),
                 "seed={seed} round={round}: {a:?} vs {b:?}"
             );
+        }
+    }
+
+    // column_ends finds where each column of a tuple key ends, for every kind.
+    #[test]
+    fn column_ends_cut_tuples_at_columns() {
+        let seed = seed();
+        let mut rng = Rng(seed ^ 0xE4D5);
+        for round in 0..2_000 {
+            let columns: Vec<KeyColumn> = (0..1 + round % 4)
+                .map(|_| COLUMNS[rng.below(COLUMNS.len() as u64) as usize])
+                .collect();
+            let values: Vec<Value> = columns
+                .iter()
+                .map(|c| {
+                    if rng.below(8) == 0 {
+                        Value::Null
+                    } else {
+                        random_value(&mut rng, *c)
+                    }
+                })
+                .collect();
+            let mut whole = Vec::new();
+            encode_key(&values, &columns, &mut whole).unwrap();
+            let ends = column_ends(&whole, &columns).expect("a tuple key");
+            for k in 0..columns.len() {
+                let mut prefix = Vec::new();
+                encode_key(&values[..=k], &columns[..=k], &mut prefix).unwrap();
+                assert_eq!(
+                    ends[k],
+                    prefix.len(),
+                    "seed={seed} round={round} column {k}"
+                );
+            }
+            assert_eq!(column_ends(&whole[..whole.len() - 1], &columns), None);
         }
     }
 

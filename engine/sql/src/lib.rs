@@ -19,6 +19,7 @@ pub mod key;
 pub mod plan;
 pub mod row;
 pub mod session;
+pub mod stats;
 pub mod temporal;
 pub mod types;
 pub mod value;

@@ -8,9 +8,25 @@
 //! rules could disagree with byte order, as for a string column compared
 //! with a number).
 //!
-//! Choice, without statistics yet: the index with the most equality
-//! columns, then one with a range on the next column, the clustered index
-//! first on ties; a full scan of the clustered index otherwise.
+//! Choice. A unique index whose every column is bound by equality wins
+//! at once (the clustered one first), without statistics. Otherwise each
+//! candidate (every index with a usable prefix, and a full scan of every
+//! secondary index that covers the columns the statement reads) is costed
+//! from the table's statistics (`crate::stats`): estimated rows read
+//! (rows per equality prefix from `n_diff`, capped by the share of the
+//! sampled keys inside the ranges) times a per-row cost (clustered 1,
+//! covering secondary 0.6, secondary with a clustered lookup per row 3),
+//! plus one per range for its descent; a full scan of the clustered index
+//! costs its rows. The cheapest wins, earlier indexes on ties. Without
+//! statistics (pages unreadable) the choice falls back to the most
+//! equality columns, then a range on the next column.
+//!
+//! Covering. A secondary entry's key holds the index's columns and the
+//! primary key's; when the statement reads no other column, and each one
+//! it reads decodes exactly from its key (integers, DECIMAL, DATE,
+//! DATETIME, TIME, binary strings; not collated strings, whose keys are
+//! weights, nor CHAR, DOUBLE/FLOAT or TIMESTAMP), the scan answers from
+//! the entries (see `floe_storage::trx::table`).
 
 use std::ops::Bound;
 
@@ -25,14 +41,24 @@ const MAX_RANGES: usize = 256;
 
 pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Access {
     /// 0: the clustered index; i > 0: secondary index i - 1.
     pub index: usize,
     pub ranges: Vec<KeyRange>,
     /// Every range is one full clustered key: read with `get`.
     pub point: bool,
+    /// A secondary index that holds every column read: rows come from
+    /// its entries (see the module comment).
+    pub covering: bool,
+    /// Estimated rows read, when statistics or a unique key tell.
+    pub rows: Option<f64>,
 }
+
+/// Per-row costs (see the module comment).
+const CLUSTERED_ROW: f64 = 1.0;
+const COVERING_ROW: f64 = 0.6;
+const LOOKUP_ROW: f64 = 3.0;
 
 impl Access {
     pub fn full_scan() -> Access {
@@ -40,7 +66,19 @@ impl Access {
             index: 0,
             ranges: vec![(Bound::Unbounded, Bound::Unbounded)],
             point: false,
+            covering: false,
+            rows: None,
         }
+    }
+
+    /// Reads every row of the clustered index.
+    pub fn is_full_scan(&self) -> bool {
+        self.index == 0 && self.reads_everything()
+    }
+
+    /// One range without bounds (a full scan of its index).
+    pub fn reads_everything(&self) -> bool {
+        self.ranges == [(Bound::Unbounded, Bound::Unbounded)]
     }
 
     /// For EXPLAIN-like logs and tests.
@@ -49,7 +87,7 @@ impl Access {
             .indexes
             .get(self.index)
             .map_or("?", |i| i.name.as_str());
-        if self.ranges == [(Bound::Unbounded, Bound::Unbounded)] {
+        if self.reads_everything() {
             format!("full scan of {name}")
         } else if self.point {
             format!("{} point lookup(s) on {name}", self.ranges.len())
@@ -304,14 +342,90 @@ fn ranges_for(
     Some(ranges)
 }
 
-/// The access path for a statement on `table` filtered by `where_clause`.
-pub fn choose(table: &TableMeta, where_clause: Option<&Expr>) -> Access {
-    let Some(where_clause) = where_clause else {
-        return Access::full_scan();
+/// Whether a column of this type reads back exactly from its key.
+fn decodes_from_key(sql_type: &SqlType) -> bool {
+    match sql_type {
+        SqlType::Int { .. }
+        | SqlType::Decimal { .. }
+        | SqlType::Date
+        | SqlType::DateTime { .. }
+        | SqlType::Time { .. }
+        | SqlType::Binary { .. }
+        | SqlType::VarBinary { .. }
+        | SqlType::Blob => true,
+        SqlType::VarChar { collation, .. } | SqlType::Text { collation } => collation.is_binary(),
+        _ => false,
+    }
+}
+
+/// Whether secondary index `position` of `table` holds every column
+/// `needed` marks, each decodable from its key.
+pub fn covers(table: &TableMeta, position: usize, needed: &[bool]) -> bool {
+    let (Some(index), Some(primary)) = (table.indexes.get(position), table.indexes.first()) else {
+        return false;
     };
-    let bounds = collect_bounds(table, where_clause);
-    let mut best: Option<(usize, Access)> = None;
+    position > 0
+        && needed.iter().enumerate().all(|(column, &wanted)| {
+            !wanted
+                || ((index.columns.contains(&column) || primary.columns.contains(&column))
+                    && table.types.get(column).is_some_and(decodes_from_key))
+        })
+}
+
+/// One index a statement could read.
+struct Candidate {
+    index: usize,
+    ranges: Vec<KeyRange>,
+    equal_columns: usize,
+    prefixes: usize,
+    has_range: bool,
+    /// A unique index with every column bound by equality.
+    unique_full: bool,
+    covering: bool,
+}
+
+impl Candidate {
+    fn access(self, rows: Option<f64>) -> Access {
+        Access {
+            index: self.index,
+            point: self.index == 0 && self.unique_full,
+            ranges: self.ranges,
+            covering: self.covering,
+            rows,
+        }
+    }
+
+    /// Old choice without statistics: most equality columns, then a range.
+    fn score(&self) -> usize {
+        let score = self.equal_columns * 2 + usize::from(self.has_range);
+        if self.unique_full {
+            score + 1000
+        } else {
+            score
+        }
+    }
+}
+
+/// The access path for a write (UPDATE, DELETE) on `table` filtered by
+/// `where_clause`: it needs whole rows, so never a covering read.
+pub fn choose(table: &TableMeta, where_clause: Option<&Expr>) -> Access {
+    choose_read(table, where_clause, None)
+}
+
+/// The access path for a read of the columns `needed` marks (None: all)
+/// of `table`, filtered by `where_clause`.
+pub fn choose_read(
+    table: &TableMeta,
+    where_clause: Option<&Expr>,
+    needed: Option<&[bool]>,
+) -> Access {
+    let bounds = match where_clause {
+        Some(w) => collect_bounds(table, w),
+        None => vec![ColumnBounds::default(); table.columns.len()],
+    };
+    let mut candidates = Vec::new();
     for (position, index) in table.indexes.iter().enumerate() {
+        let covering = needed.is_some_and(|n| covers(table, position, n));
         let mut prefixes: Vec<Vec<Value>> = vec![Vec::new()];
         let mut equal_columns = 0;
         for &column in &index.columns {
@@ -338,11 +452,20 @@ pub fn choose(table: &TableMeta, where_clause: Option<&Expr>) -> Access {
             .get(equal_columns)
             .and_then(|&c| bounds.get(c))
             .filter(|b| b.lower.is_some() || b.upper.is_some());
-        let score = equal_columns * 2 + usize::from(range.is_some());
-        if score == 0 {
+        if equal_columns == 0 && range.is_none() {
+            if covering {
+                candidates.push(Candidate {
+                    index: position,
+                    ranges: vec![(Bound::Unbounded, Bound::Unbounded)],
+                    equal_columns: 0,
+                    prefixes: 1,
+                    has_range: false,
+                    unique_full: false,
+                    covering,
+                });
+            }
             continue;
         }
-        let full_key = equal_columns == index.columns.len();
         let Some(mut ranges) = ranges_for(index, &prefixes, range) else {
             continue;
         };
@@ -350,22 +473,73 @@ pub fn choose(table: &TableMeta, where_clause: Option<&Expr>) -> Access {
         // each range once, or its rows would be read twice.
         let mut seen = std::collections::HashSet::new();
         ranges.retain(|r| seen.insert(r.clone()));
-        // A unique index fully bound beats a longer partial prefix.
-        let score = if full_key && index.kind != floe_storage::dict::IndexKind::NonUnique {
-            score + 1000
-        } else {
-            score
+        candidates.push(Candidate {
+            index: position,
+            prefixes: ranges.len(),
+            ranges,
+            equal_columns,
+            has_range: range.is_some(),
+            unique_full: equal_columns == index.columns.len()
+                && index.kind != floe_storage::dict::IndexKind::NonUnique,
+            covering,
+        });
+    }
+    // A unique key fully bound: no statistics needed.
+    if let Some(best) = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.unique_full)
+        .min_by_key(|(_, c)| (c.ranges.len(), !c.covering && c.index > 0, c.index))
+        .map(|(i, _)| i)
+    {
+        let best = candidates.swap_remove(best);
+        let rows = best.ranges.len() as f64;
+        return best.access(Some(rows));
+    }
+    let Some(stats) = table.stats() else {
+        // No statistics: the old order, never a covering full-index scan.
+        return candidates
+            .into_iter()
+            .filter(|c| c.score() > 0)
+            .fold(None::<Candidate>, |best, c| match best {
+                Some(b) if b.score() >= c.score() => Some(b),
+                _ => Some(c),
+            })
+            .map_or_else(Access::full_scan, |c| c.access(None));
+    };
+    let total = stats.rows;
+    let mut best = Access {
+        rows: Some(total),
+        ..Access::full_scan()
+    };
+    let mut best_cost = total * CLUSTERED_ROW + 1.0;
+    let mut best_is_index = false;
+    for candidate in candidates {
+        let Some(index_stats) = stats.indexes.get(candidate.index) else {
+            continue;
         };
-        if best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((
-                score,
-                Access {
-                    index: position,
-                    point: position == 0 && full_key,
-                    ranges,
-                },
-            ));
+        let mut rows = if candidate.equal_columns > 0 {
+            candidate.prefixes as f64 * index_stats.rows_per_prefix(total, candidate.equal_columns)
+        } else {
+            total
+        };
+        if candidate.equal_columns > 0 || candidate.has_range {
+            rows = rows.min(total * index_stats.share_in(&candidate.ranges));
+        }
+        let per_row = if candidate.index == 0 {
+            CLUSTERED_ROW
+        } else if candidate.covering {
+            COVERING_ROW
+        } else {
+            LOOKUP_ROW
+        };
+        let cost = candidate.ranges.len() as f64 + rows * per_row;
+        // An index on ties with the full scan (a tiny or empty table).
+        if cost < best_cost || (cost == best_cost && !best_is_index) {
+            best_cost = cost;
+            best_is_index = true;
+            best = candidate.access(Some(rows));
         }
     }
-    best.map_or_else(Access::full_scan, |(_, access)| access)
+    best
 }

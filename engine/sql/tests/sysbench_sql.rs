@@ -552,7 +552,9 @@ fn alter_table_add_and_drop_columns() {
     );
 }
 
-// SHOW INDEX lists each key column of each index with MySQL's columns.
+// SHOW INDEX lists each key column of each index with MySQL's columns;
+// Cardinality counts the distinct prefixes (exact for a small table), and
+// ANALYZE TABLE takes them again after changes.
 #[test]
 fn show_index_lists_key_columns() {
     let dir = tempfile::tempdir().expect("dir");
@@ -564,10 +566,51 @@ fn show_index_lists_key_columns() {
     assert_eq!(
         result.rows,
         vec![
-            "sbtest1,0,PRIMARY,1,id,A,NULL,NULL,NULL,,BTREE,,,YES,NULL",
-            "sbtest1,0,kc,1,k,A,NULL,NULL,NULL,,BTREE,,,YES,NULL",
-            "sbtest1,0,kc,2,c,A,NULL,NULL,NULL,,BTREE,,,YES,NULL"
+            "sbtest1,0,PRIMARY,1,id,A,0,NULL,NULL,,BTREE,,,YES,NULL",
+            "sbtest1,0,kc,1,k,A,0,NULL,NULL,,BTREE,,,YES,NULL",
+            "sbtest1,0,kc,2,c,A,0,NULL,NULL,,BTREE,,,YES,NULL"
         ]
     );
+    ok(
+        &mut s,
+        "INSERT INTO sbtest1 (k, c) VALUES (1, 'a'), (1, 'b'), (2, 'a'), (2, 'c'), (3, 'a')",
+    );
+    assert_eq!(
+        rows(&mut s, "ANALYZE TABLE sbtest1, nope"),
+        vec![
+            "d.sbtest1,analyze,status,OK",
+            "d.nope,analyze,Error,Table 'd.nope' doesn't exist",
+            "d.nope,analyze,status,Operation failed"
+        ]
+    );
+    let cardinality: Vec<String> = ok(&mut s, "SHOW INDEX FROM sbtest1")
+        .rows
+        .iter()
+        .map(|r| r.split(',').take(7).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(
+        cardinality,
+        vec![
+            "sbtest1,0,PRIMARY,1,id,A,5",
+            "sbtest1,0,kc,1,k,A,3",
+            "sbtest1,0,kc,2,c,A,5"
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT INDEX_NAME, SEQ_IN_INDEX, CARDINALITY FROM information_schema.STATISTICS \
+             WHERE TABLE_NAME = 'sbtest1' ORDER BY INDEX_NAME, SEQ_IN_INDEX"
+        ),
+        vec!["kc,1,3", "kc,2,5", "PRIMARY,1,5"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_NAME = 'sbtest1'"
+        ),
+        vec!["5"]
+    );
+    assert_eq!(run(&mut s, "ANALYZE TABLE").err(), Some(1064));
     assert_eq!(run(&mut s, "SHOW KEYS FROM nope").err(), Some(1146));
 }

@@ -12,6 +12,12 @@
 //! SHOW STATUS reports the counters Floe keeps (MySQL has hundreds; tools
 //! read the few below); Floe_statements_parsed counts this session's
 //! parsed texts (prepared executions parse nothing).
+//!
+//! ANALYZE [NO_WRITE_TO_BINLOG | LOCAL] TABLE t [, t ...] takes each
+//! table's index statistics again (`crate::stats`) and answers, as MySQL,
+//! one status row per table (or an Error row and "Operation failed" for a
+//! table that is not there). It needs the right to read the table (MySQL
+//! asks for SELECT and INSERT).
 
 use floe_server::{KillRequester, KillScope};
 
@@ -29,7 +35,79 @@ fn no_savepoint(name: &str) -> StatementError {
     })
 }
 
+/// The tables of an `ANALYZE ... TABLE a, b` statement (sqlparser reads
+/// one table only), or None for any other text.
+pub(super) fn parse_analyze(sql: &str) -> Result<Option<Vec<ast::ObjectName>>> {
+    use sqlparser::keywords::Keyword;
+    let first = sql.split_whitespace().next().unwrap_or("");
+    if !first.eq_ignore_ascii_case("analyze") {
+        return Ok(None);
+    }
+    let parse = || -> std::result::Result<Vec<ast::ObjectName>, sqlparser::parser::ParserError> {
+        let mut parser = Parser::new(&MySqlDialect {}).try_with_sql(sql)?;
+        parser.expect_keyword(Keyword::ANALYZE)?;
+        let _ = parser.parse_one_of_keywords(&[Keyword::NO_WRITE_TO_BINLOG, Keyword::LOCAL]);
+        parser.expect_keyword(Keyword::TABLE)?;
+        let names = parser.parse_comma_separated(|p| p.parse_object_name(false))?;
+        while parser.consume_token(&sqlparser::tokenizer::Token::SemiColon) {}
+        parser.expect_token(&sqlparser::tokenizer::Token::EOF)?;
+        Ok(names)
+    };
+    parse().map(Some).map_err(parse_error)
+}
+
 impl SqlSession {
+    /// ANALYZE TABLE (see the module comment).
+    pub(super) fn analyze_tables(
+        &mut self,
+        names: &[ast::ObjectName],
+        sink: &mut dyn ResultSink,
+    ) -> Result<()> {
+        let text = SqlType::varchar(512);
+        let titles = ["Table", "Op", "Msg_type", "Msg_text"];
+        let columns: Vec<Column> = titles
+            .iter()
+            .map(|t| column_definition(&text, true, t))
+            .collect();
+        let types = vec![text; titles.len()];
+        let mut rows: Vec<[String; 4]> = Vec::new();
+        for name in names {
+            let (schema, table) = self.schema_and_table_unchecked(name)?;
+            let full = format!("{schema}.{table}");
+            let row = |kind: &str, message: String| {
+                [
+                    full.clone(),
+                    "analyze".to_string(),
+                    kind.to_string(),
+                    message,
+                ]
+            };
+            match self.lookup_in(schema, table) {
+                Ok(meta) => match meta.analyze() {
+                    Ok(_) => rows.push(row("status", "OK".into())),
+                    Err(e) => {
+                        rows.push(row("Error", e.to_string()));
+                        rows.push(row("status", "Operation failed".into()));
+                    }
+                },
+                Err(e @ StatementError::NoSuchTable { .. }) => {
+                    rows.push(row("Error", e.to_string()));
+                    rows.push(row("status", "Operation failed".into()));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        send_columns(sink, &columns)?;
+        for row in rows {
+            emit_row(sink, row.iter().map(|v| Value::string(v)).collect(), &types)?;
+        }
+        sink.done(&Summary {
+            status: self.status_flags(),
+            ..Summary::default()
+        })?;
+        Ok(())
+    }
+
     pub(super) fn savepoint(&mut self, name: &str) -> Result<()> {
         if !self.explicit && self.autocommit {
             return Ok(());

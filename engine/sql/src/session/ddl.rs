@@ -716,8 +716,9 @@ impl SqlSession {
     }
 
     /// SHOW INDEX / INDEXES / KEYS FROM table [FROM db]: one row per key
-    /// column, in MySQL 8's fifteen columns. Cardinality is NULL (no
-    /// statistics are kept); every index is a B-tree.
+    /// column, in MySQL 8's fifteen columns. Cardinality is the estimate
+    /// of distinct values of the key's columns up to this one (see
+    /// `crate::stats`); every index is a B-tree.
     pub(super) fn show_index(
         &mut self,
         words: &[ast::Ident],
@@ -774,6 +775,7 @@ impl SqlSession {
                 let Some(column) = meta.columns.get(c) else {
                     continue;
                 };
+                let cardinality = meta.cardinality(position, seq + 1).map(|c| c.to_string());
                 let seq = (seq + 1).to_string();
                 let null = if column.nullable { "YES" } else { "" };
                 let row = [
@@ -783,7 +785,9 @@ impl SqlSession {
                     W::Bytes(seq.as_bytes()),
                     W::Bytes(column.name.as_bytes()),
                     W::Bytes(b"A"),
-                    W::Null,
+                    cardinality
+                        .as_deref()
+                        .map_or(W::Null, |c| W::Bytes(c.as_bytes())),
                     W::Null,
                     W::Null,
                     W::Bytes(null.as_bytes()),

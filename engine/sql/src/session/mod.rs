@@ -362,6 +362,11 @@ impl SqlSession {
             self.interrupt.check()?;
             return self.account_statement(statement, sink);
         }
+        if let Some(tables) = admin::parse_analyze(sql)? {
+            self.interrupt.check()?;
+            self.warnings.clear();
+            return self.analyze_tables(&tables, sink);
+        }
         self.statements_parsed += 1;
         let statements = parse(sql)?;
         if statements.is_empty() {

@@ -12,11 +12,17 @@
 //! `Expr::Subquery`.
 //!
 //! Join order. Without LEFT JOIN the order is chosen greedily: first the
-//! table whose own conjuncts give the best access path (point lookup, then
-//! range, then full scan; FROM order on ties), then repeatedly a table
-//! joined to the bound ones by an equality on the first column of one of
-//! its indexes, then any table joined by an equality, then FROM order.
-//! With LEFT JOIN the FROM order is kept.
+//! table whose own conjuncts leave the fewest estimated rows (statistics,
+//! see `crate::stats`; without them the best access path: point lookup,
+//! then range, then full scan; FROM order on ties), then repeatedly the
+//! smallest table joined to the bound ones by an equality on the first
+//! column of one of its indexes, then any table joined by an equality,
+//! then FROM order. With LEFT JOIN the FROM order is kept.
+//!
+//! Covering reads. The columns a SELECT reads (anywhere: projections,
+//! conditions, grouping, ordering, correlated subqueries) are worked out
+//! per table; `plan::choose_read` may then answer from a secondary index
+//! that holds them all (EXPLAIN's "Using index").
 //!
 //! Join methods, per step: index nested loop when an equality ties a
 //! column of the step's table to bound values and an index starts with
@@ -42,8 +48,9 @@
 //! SCHEMATA, TABLES, COLUMNS, STATISTICS and VIEWS are rows made from the
 //! catalog when the statement binds.
 //!
-//! Differences from MySQL, known: no cost model or statistics (the order
-//! above; EXPLAIN's rows/filtered are NULL); RIGHT/FULL JOIN, NATURAL
+//! Differences from MySQL, known: a greedy join order from row estimates,
+//! not a cost search over orders; EXPLAIN's filtered is 100.00 (no
+//! estimate of the conditions an access path leaves); RIGHT/FULL JOIN, NATURAL
 //! JOIN, LATERAL, WITH, INTERSECT/EXCEPT and a LEFT JOIN of a
 //! parenthesized join are refused; `SELECT *` over JOIN ... USING shows
 //! the joined column of each table (MySQL shows it once); a correlated
@@ -57,7 +64,9 @@ use std::fmt;
 use super::*;
 use crate::bind::{table_columns, Scope, ScopeColumn};
 use crate::expr::{CompareOp, LogicOp, SubqueryKind, SubqueryPlan};
+use crate::key::decode_key;
 use crate::types::TypeClass;
+use floe_storage::trx::IndexRead;
 
 /// Tables in one SELECT's FROM, as MySQL (join steps keep table sets in
 /// a 64-bit mask).
@@ -450,7 +459,7 @@ impl SqlSession {
                             text("InnoDB"),
                             Value::UInt(10),
                             text("Dynamic"),
-                            Value::Null,
+                            meta.estimated_rows().map_or(Value::Null, Value::UInt),
                             auto,
                             text("utf8mb4_0900_ai_ci"),
                             text(""),
@@ -599,7 +608,8 @@ impl SqlSession {
                                     Value::UInt(seq as u64 + 1),
                                     text(&column.name),
                                     text("A"),
-                                    Value::Null,
+                                    meta.cardinality(position, seq + 1)
+                                        .map_or(Value::Null, |c| Value::Int(c as i64)),
                                     text(if column.nullable { "YES" } else { "" }),
                                     text("BTREE"),
                                 ]);
@@ -720,8 +730,11 @@ impl SqlSession {
                 text(line.key),
                 Value::Null,
                 Value::Null,
-                Value::Null,
-                Value::Null,
+                // MySQL's estimates: rows read, and the share of them the
+                // remaining conditions keep (not estimated: 100).
+                line.rows
+                    .map_or(Value::Null, |r| Value::Int(r.round().max(1.0) as i64)),
+                line.rows.map_or(Value::Null, |_| Value::string("100.00")),
                 text((!line.extra.is_empty()).then(|| line.extra.join("; "))),
             ];
             emit_row(sink, row, &types)?;
@@ -1555,6 +1568,9 @@ enum Method {
 struct Step {
     source: usize,
     method: Method,
+    /// The source's columns the statement reads (a covering index may
+    /// serve them).
+    needed: Vec<bool>,
     /// Conjuncts decided at this step (inner joins), or the LEFT JOIN's ON.
     matching: Vec<Expr>,
     /// WHERE conjuncts decided after a LEFT JOIN's NULL row.
@@ -1864,6 +1880,49 @@ impl Exec<'_, '_> {
         (mask, per_row)
     }
 
+    /// Per source, the columns anything in the plan reads (over-marking
+    /// is harmless: it only rules out covering reads).
+    fn needed_columns(plan: &SelectPlan) -> Vec<Vec<bool>> {
+        fn mark(expr: &Expr, used: &mut [bool]) {
+            match expr {
+                Expr::Column { index, .. } => {
+                    if let Some(u) = used.get_mut(*index) {
+                        *u = true;
+                    }
+                }
+                Expr::Subquery { plan, .. } => {
+                    for &outer in plan.outer_references() {
+                        if let Some(u) = used.get_mut(outer) {
+                            *u = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            expr.for_each_child(&mut |child| mark(child, used));
+        }
+        let mut used = vec![false; plan.width];
+        let exprs = plan
+            .projections
+            .iter()
+            .chain(&plan.conjuncts)
+            .chain(&plan.group)
+            .chain(plan.having.iter())
+            .chain(plan.order.iter().map(|(e, _)| e))
+            .chain(plan.slots.iter().filter_map(|s| s.argument.as_ref()))
+            .chain(plan.sources.iter().flat_map(|s| s.on.iter()));
+        for e in exprs {
+            mark(e, &mut used);
+        }
+        plan.sources
+            .iter()
+            .map(|s| {
+                used.get(s.offset..s.offset + s.width)
+                    .map_or_else(|| vec![true; s.width], <[bool]>::to_vec)
+            })
+            .collect()
+    }
+
     fn plan_steps(
         &self,
         plan: &SelectPlan,
@@ -1871,6 +1930,7 @@ impl Exec<'_, '_> {
         sources_on: Vec<Vec<Expr>>,
     ) -> Vec<Step> {
         let count = plan.sources.len();
+        let needed = Self::needed_columns(plan);
         let all: u64 = if count == 0 { 0 } else { (1u64 << count) - 1 };
         let mut pending: Vec<(Expr, u64)> = conjuncts
             .into_iter()
@@ -1888,7 +1948,7 @@ impl Exec<'_, '_> {
             let next = if has_left || count == 1 {
                 order.len()
             } else {
-                self.pick_next(plan, &pending, bound, &order)
+                self.pick_next(plan, &pending, bound, &order, &needed)
             };
             order.push(next);
             bound |= 1u64 << next;
@@ -1923,6 +1983,7 @@ impl Exec<'_, '_> {
             steps.push(Step {
                 source,
                 method,
+                needed: needed[source].clone(),
                 matching,
                 after,
             });
@@ -1941,6 +2002,7 @@ impl Exec<'_, '_> {
                 None => steps.push(Step {
                     source: usize::MAX,
                     method: Method::Loop,
+                    needed: Vec::new(),
                     matching: rest,
                     after: Vec::new(),
                 }),
@@ -2008,39 +2070,60 @@ impl Exec<'_, '_> {
         pending: &[(Expr, u64)],
         bound: u64,
         order: &[usize],
+        needed: &[Vec<bool>],
     ) -> usize {
         let remaining: Vec<usize> = (0..plan.sources.len())
             .filter(|s| !order.contains(s))
             .collect();
         let conjuncts: Vec<Expr> = pending.iter().map(|(e, _)| e.clone()).collect();
+        // A table's own access path: (estimated rows, old score).
+        let own_access = |s: usize| -> (f64, usize) {
+            match &plan.sources[s].kind {
+                SourceKind::Table(meta) => {
+                    let own: Vec<Expr> = pending
+                        .iter()
+                        .filter(|(_, mask)| *mask == 1u64 << s)
+                        .map(|(e, _)| shift(e, plan.sources[s].offset))
+                        .collect();
+                    let access = plan::choose_read(
+                        meta,
+                        and_all(&own).as_ref(),
+                        needed.get(s).map(|n| &n[..]),
+                    );
+                    let score = if access.point {
+                        3
+                    } else if access.is_full_scan() {
+                        1
+                    } else {
+                        2
+                    };
+                    (access.rows.unwrap_or(f64::INFINITY), score)
+                }
+                SourceKind::Derived(_) | SourceKind::Rows(_) => (f64::INFINITY, 1),
+            }
+        };
         if order.is_empty() {
-            // Best own access path.
-            let mut best = (0usize, remaining.first().copied().unwrap_or(0));
+            // Fewest estimated rows after its own conditions; the best
+            // access path where there are no estimates; FROM order on ties.
+            let mut best: Option<(f64, usize, usize)> = None;
             for &s in &remaining {
-                let score = match &plan.sources[s].kind {
-                    SourceKind::Table(meta) => {
-                        let own: Vec<Expr> = pending
-                            .iter()
-                            .filter(|(_, mask)| *mask == 1u64 << s)
-                            .map(|(e, _)| shift(e, plan.sources[s].offset))
-                            .collect();
-                        let access = plan::choose(meta, and_all(&own).as_ref());
-                        if access.point {
-                            3
-                        } else if access == Access::full_scan() {
-                            1
-                        } else {
-                            2
-                        }
+                let (rows, score) = own_access(s);
+                let better = match best {
+                    None => true,
+                    Some((best_rows, best_score, _)) => {
+                        rows < best_rows || (rows == best_rows && score > best_score)
                     }
-                    SourceKind::Derived(_) | SourceKind::Rows(_) => 1,
                 };
-                if score > best.0 {
-                    best = (score, s);
+                if better {
+                    best = Some((rows, score, s));
                 }
             }
-            return best.1;
+            return best.map_or(0, |(_, _, s)| s);
         }
+        // Joined by an equality on an index's first column (an index
+        // lookup per row): the one with the fewest estimated rows of its
+        // own; else any joined by an equality; else FROM order.
+        let mut indexed: Option<(f64, usize)> = None;
         let mut joined_by_equality = None;
         for &s in &remaining {
             let equalities = Self::equalities(plan, s, bound, &conjuncts);
@@ -2053,12 +2136,19 @@ impl Exec<'_, '_> {
                     matches!(mine, Expr::Column { index, .. }
                         if meta.indexes.iter().any(|i| i.columns.first() == Some(&(index - offset))))
                 }) {
-                    return s;
+                    let rows = meta.stats().map_or(f64::INFINITY, |st| st.rows);
+                    if indexed.is_none_or(|(best, _)| rows < best) {
+                        indexed = Some((rows, s));
+                    }
+                    continue;
                 }
             }
             joined_by_equality.get_or_insert(s);
         }
-        joined_by_equality.unwrap_or_else(|| remaining.first().copied().unwrap_or(0))
+        indexed
+            .map(|(_, s)| s)
+            .or(joined_by_equality)
+            .unwrap_or_else(|| remaining.first().copied().unwrap_or(0))
     }
 
     /// Joins step `at` onward into `row`, calling `emit` for each full row
@@ -2095,7 +2185,7 @@ impl Exec<'_, '_> {
                     .filter(|e| !e.has_subquery())
                     .filter_map(|e| constant_for(e, offset, width, row))
                     .collect();
-                let access = plan::choose(meta, and_all(&own).as_ref());
+                let access = plan::choose_read(meta, and_all(&own).as_ref(), Some(&step.needed));
                 log::debug!(
                     "select on {}.{}: {}",
                     meta.schema,
@@ -2107,7 +2197,7 @@ impl Exec<'_, '_> {
                     let Some(trx) = self.trx.as_deref_mut() else {
                         return Err(no_transaction());
                     };
-                    let Some(values) = reader.next(trx, self.interrupt)? else {
+                    let Some((_, values)) = reader.next(trx, self.interrupt)? else {
                         break;
                     };
                     match self.candidate(plan, steps, at, row, held, emit, values)? {
@@ -2224,7 +2314,8 @@ impl Exec<'_, '_> {
             SourceKind::Rows(rows) => rows.clone(),
             SourceKind::Table(meta) => {
                 let shifted: Vec<Expr> = own.iter().map(|e| shift(e, offset)).collect();
-                let access = plan::choose(meta, and_all(&shifted).as_ref());
+                let access =
+                    plan::choose_read(meta, and_all(&shifted).as_ref(), Some(&step.needed));
                 let Some(trx) = self.trx.as_deref_mut() else {
                     return Err(no_transaction());
                 };
@@ -2284,6 +2375,8 @@ struct ExplainLine {
     table: Option<String>,
     access: Option<String>,
     key: Option<String>,
+    /// Estimated rows read per execution of the step.
+    rows: Option<f64>,
     extra: Vec<String>,
 }
 
@@ -2330,6 +2423,7 @@ fn explain_select(
                 table: None,
                 access: None,
                 key: None,
+                rows: None,
                 extra: vec![if step.matching.is_empty() {
                     "No tables used"
                 } else {
@@ -2344,8 +2438,12 @@ fn explain_select(
         if !step.matching.is_empty() || !step.after.is_empty() {
             extra.push("Using where".to_string());
         }
+        let mut rows = None;
         let (table, access, key) = match &source.kind {
-            SourceKind::Rows(_) => (source.alias.clone(), "ALL".to_string(), None),
+            SourceKind::Rows(r) => {
+                rows = Some(r.len() as f64);
+                (source.alias.clone(), "ALL".to_string(), None)
+            }
             SourceKind::Derived(inner) => {
                 derived.push(inner);
                 (
@@ -2362,10 +2460,17 @@ fn explain_select(
                         .filter(|e| !e.has_subquery())
                         .filter_map(|e| constant_for(e, source.offset, source.width, &null_row))
                         .collect();
-                    let access = plan::choose(meta, and_all(&own).as_ref());
+                    let access =
+                        plan::choose_read(meta, and_all(&own).as_ref(), Some(&step.needed));
                     let name = meta.indexes.get(access.index).map(|i| i.name.clone());
-                    if access == Access::full_scan() {
+                    rows = access.rows;
+                    if access.covering {
+                        extra.push("Using index".into());
+                    }
+                    if access.is_full_scan() {
                         (source.alias.clone(), "ALL".into(), None)
+                    } else if access.reads_everything() {
+                        (source.alias.clone(), "index".into(), name)
                     } else if access.point {
                         (source.alias.clone(), "const".into(), name)
                     } else {
@@ -2385,18 +2490,32 @@ fn explain_select(
                                 _ => None,
                             })
                             .collect();
-                    let index = meta
+                    let found = meta
                         .indexes
                         .iter()
-                        .find(|i| i.columns.first().is_some_and(|c| equal.contains(c)));
+                        .enumerate()
+                        .find(|(_, i)| i.columns.first().is_some_and(|c| equal.contains(c)));
+                    let index = found.map(|(_, i)| i);
                     let kind = match index {
                         Some(i)
                             if i.kind != floe_storage::dict::IndexKind::NonUnique
                                 && i.columns.iter().all(|c| equal.contains(c)) =>
                         {
+                            rows = Some(1.0);
                             "eq_ref"
                         }
-                        _ => "ref",
+                        _ => {
+                            // Rows per value of the bound leading columns.
+                            if let (Some((position, i)), Some(stats)) = (found, meta.stats()) {
+                                let bound_columns =
+                                    i.columns.iter().take_while(|c| equal.contains(c)).count();
+                                rows = stats
+                                    .indexes
+                                    .get(position)
+                                    .map(|st| st.rows_per_prefix(stats.rows, bound_columns));
+                            }
+                            "ref"
+                        }
                     };
                     (
                         source.alias.clone(),
@@ -2406,12 +2525,14 @@ fn explain_select(
                 }
                 Method::Hash { .. } => {
                     extra.push("Using join buffer (hash join)".into());
+                    rows = meta.stats().map(|st| st.rows);
                     (source.alias.clone(), "ALL".into(), None)
                 }
                 Method::Loop => {
                     if position > 0 {
                         extra.push("Using join buffer (nested loop)".into());
                     }
+                    rows = meta.stats().map(|st| st.rows);
                     (source.alias.clone(), "ALL".into(), None)
                 }
             },
@@ -2425,6 +2546,7 @@ fn explain_select(
             table: Some(table),
             access: Some(access),
             key,
+            rows,
             extra,
         });
     }
@@ -2481,10 +2603,32 @@ struct Reader<'m> {
     range: usize,
     cursor: Option<floe_storage::trx::table::Scan<'m>>,
     count: usize,
+    /// Covering reads: the entry's key columns (the index's, then the
+    /// primary key's) and their places in the row.
+    entry_columns: Vec<(KeyColumn, usize)>,
 }
 
 impl<'m> Reader<'m> {
     fn new(meta: &'m TableMeta, access: Access, lock: LockRead) -> Reader<'m> {
+        let entry_columns = match (access.covering, meta.indexes.get(access.index)) {
+            (true, Some(index)) if access.index > 0 => {
+                let primary = &meta.indexes[0];
+                index
+                    .key_columns
+                    .iter()
+                    .copied()
+                    .zip(index.columns.iter().copied())
+                    .chain(
+                        primary
+                            .key_columns
+                            .iter()
+                            .copied()
+                            .zip(primary.columns.iter().copied()),
+                    )
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         Reader {
             meta,
             access,
@@ -2492,27 +2636,83 @@ impl<'m> Reader<'m> {
             range: 0,
             cursor: None,
             count: 0,
+            entry_columns,
         }
     }
 
-    fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>> {
-        row::decode(bytes, &self.meta.types).map_err(|e| {
-            StatementError::Storage(format!(
-                "table {}.{}: {e}",
-                self.meta.schema, self.meta.name
-            ))
-        })
+    fn corrupt(&self, what: impl fmt::Display) -> StatementError {
+        StatementError::Storage(format!(
+            "table {}.{}: {what}",
+            self.meta.schema, self.meta.name
+        ))
     }
 
-    fn next(&mut self, trx: &mut Trx, interrupt: &Interrupt) -> Result<Option<Vec<Value>>> {
+    fn decode(&self, bytes: &[u8]) -> Result<Vec<Value>> {
+        row::decode(bytes, &self.meta.types).map_err(|e| self.corrupt(e))
+    }
+
+    /// (pk, row) from a secondary entry key: the columns that decode from
+    /// their keys (every column the statement reads, or the plan would not
+    /// be covering); NULL for the rest.
+    fn decode_entry(&self, key: &[u8]) -> Result<(Vec<u8>, Vec<Value>)> {
+        let columns: Vec<KeyColumn> = self.entry_columns.iter().map(|(c, _)| *c).collect();
+        let ends = crate::key::column_ends(key, &columns)
+            .ok_or_else(|| self.corrupt("an index entry that is not a key"))?;
+        let secondary = self.meta.indexes[self.access.index].columns.len();
+        let mut values = vec![Value::Null; self.meta.types.len()];
+        let mut done = vec![false; values.len()];
+        let mut start = 0;
+        for ((column, position), end) in self.entry_columns.iter().zip(&ends) {
+            let piece = &key[start..*end];
+            start = *end;
+            if matches!(column, KeyColumn::Collated(_)) || done[*position] {
+                continue;
+            }
+            let mut value = decode_key(piece, std::slice::from_ref(column))
+                .map_err(|e| self.corrupt(e))?
+                .pop()
+                .unwrap_or(Value::Null);
+            // Binary-collated text keeps its column's collation.
+            if let (Value::Bytes(bytes, _), Some(collation)) =
+                (&mut value, self.meta.types[*position].collation())
+            {
+                value = Value::Bytes(std::mem::take(bytes), collation);
+            }
+            values[*position] = value;
+            done[*position] = true;
+        }
+        let pk_start = secondary
+            .checked_sub(1)
+            .and_then(|last| ends.get(last))
+            .copied()
+            .unwrap_or(0);
+        Ok((key[pk_start..].to_vec(), values))
+    }
+
+    /// The next (primary key, row).
+    fn next(
+        &mut self,
+        trx: &mut Trx,
+        interrupt: &Interrupt,
+    ) -> Result<Option<(Vec<u8>, Vec<Value>)>> {
         loop {
             if let Some(cursor) = &mut self.cursor {
-                if let Some((_, bytes)) = cursor.next(trx).map_err(error::trx_error)? {
+                let read = if self.access.covering {
+                    cursor.next_covering(trx)
+                } else {
+                    cursor
+                        .next(trx)
+                        .map(|r| r.map(|(pk, row)| IndexRead::Row(pk, row)))
+                };
+                if let Some(read) = read.map_err(error::trx_error)? {
                     self.count += 1;
                     if self.count.is_multiple_of(INTERRUPT_CHECK_ROWS) {
                         interrupt.check()?;
                     }
-                    return self.decode(&bytes).map(Some);
+                    return match read {
+                        IndexRead::Entry(key) => self.decode_entry(&key).map(Some),
+                        IndexRead::Row(pk, bytes) => Ok(Some((pk, self.decode(&bytes)?))),
+                    };
                 }
                 self.cursor = None;
                 self.range += 1;
@@ -2531,7 +2731,7 @@ impl<'m> Reader<'m> {
                         .get(trx, &key, self.lock)
                         .map_err(error::trx_error)?
                     {
-                        return self.decode(&bytes).map(Some);
+                        return Ok(Some((key, self.decode(&bytes)?)));
                     }
                 }
                 continue;
@@ -2717,44 +2917,10 @@ pub(super) fn scan(
     interrupt: &Interrupt,
     visit: &mut dyn FnMut(Vec<u8>, Vec<Value>) -> Result<bool>,
 ) -> Result<()> {
-    let decode = |bytes: &[u8]| {
-        row::decode(bytes, &meta.types).map_err(|e| {
-            StatementError::Storage(format!("table {}.{}: {e}", meta.schema, meta.name))
-        })
-    };
-    let mut count = 0usize;
-    for (lower, upper) in &access.ranges {
-        if access.point {
-            let std::ops::Bound::Included(key) = lower else {
-                continue;
-            };
-            if let Some(bytes) = meta.table.get(trx, key, lock).map_err(error::trx_error)? {
-                if !visit(key.clone(), decode(&bytes)?)? {
-                    return Ok(());
-                }
-            }
-            continue;
-        }
-        let mut cursor = if access.index == 0 {
-            meta.table
-                .scan(lower.clone(), upper.clone(), Direction::Forward, lock)
-        } else {
-            meta.table.scan_index(
-                access.index - 1,
-                lower.clone(),
-                upper.clone(),
-                Direction::Forward,
-                lock,
-            )
-        };
-        while let Some((pk, bytes)) = cursor.next(trx).map_err(error::trx_error)? {
-            count += 1;
-            if count.is_multiple_of(INTERRUPT_CHECK_ROWS) {
-                interrupt.check()?;
-            }
-            if !visit(pk, decode(&bytes)?)? {
-                return Ok(());
-            }
+    let mut reader = Reader::new(meta, access.clone(), lock);
+    while let Some((pk, values)) = reader.next(trx, interrupt)? {
+        if !visit(pk, values)? {
+            break;
         }
     }
     Ok(())

@@ -215,6 +215,7 @@ impl SqlSession {
                 .insert(trx, &pk, &bytes)
                 .map_err(|e| error::from_trx(e, duplicate))?,
         }
+        meta.note_change();
         Ok(())
     }
 
@@ -481,6 +482,7 @@ impl SqlSession {
             match on_duplicate {
                 OnDuplicate::Replace => {
                     if meta.table.delete(trx, &pk).map_err(error::trx_error)? {
+                        meta.note_change();
                         deleted += 1;
                     }
                 }
@@ -828,6 +830,7 @@ impl SqlSession {
         let mut deleted = 0u64;
         for (pk, _) in rows {
             if meta.table.delete(trx, &pk).map_err(error::trx_error)? {
+                meta.note_change();
                 deleted += 1;
             }
         }

@@ -68,6 +68,8 @@ pub enum TrxError {
     Thread(String),
     #[error("the table has no secondary index {index}")]
     NoIndex { index: usize },
+    #[error("the transaction system has shut down")]
+    ShutDown,
 }
 
 impl TrxError {
