@@ -484,6 +484,8 @@ pub struct TableMeta {
     /// Rows written or deleted since open (see `stats`).
     changes: AtomicU64,
     stats: crate::stats::SharedStats,
+    /// A statement is taking stale statistics again.
+    taking_stats: std::sync::atomic::AtomicBool,
     /// For taking statistics; weak, as the system must be the database's
     /// alone when it shuts down.
     sys: std::sync::Weak<floe_storage::trx::TrxSystem>,
@@ -541,6 +543,7 @@ impl TableMeta {
             def,
             changes: AtomicU64::new(0),
             stats: Default::default(),
+            taking_stats: Default::default(),
             sys: Arc::downgrade(sys),
         }))
     }
@@ -555,19 +558,28 @@ impl TableMeta {
     /// (logged; plans then do without).
     pub fn stats(&self) -> Option<Arc<crate::stats::TableStats>> {
         let changes = self.changes.load(Ordering::Relaxed);
-        {
-            let held = self.stats.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(stats) = held.as_ref() {
-                if crate::stats::fresh(stats, changes) {
-                    return Some(Arc::clone(stats));
-                }
+        let old = self
+            .stats
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(stats) = &old {
+            if crate::stats::fresh(stats, changes) {
+                return old;
+            }
+            // Stale: one statement takes them again; the others go on
+            // with the old figures meanwhile.
+            if self.taking_stats.swap(true, Ordering::Acquire) {
+                return old;
             }
         }
-        match self.analyze() {
+        let taken = self.analyze();
+        self.taking_stats.store(false, Ordering::Release);
+        match taken {
             Ok(stats) => Some(stats),
             Err(e) => {
                 log::warn!("statistics of {}.{}: {e}", self.schema, self.name);
-                None
+                old
             }
         }
     }
