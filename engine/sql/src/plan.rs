@@ -53,6 +53,8 @@ pub struct Access {
     pub covering: bool,
     /// Estimated rows read, when statistics or a unique key tell.
     pub rows: Option<f64>,
+    /// One equality prefix and no range (EXPLAIN's `ref`).
+    pub equality: bool,
 }
 
 /// Per-row costs (see the module comment).
@@ -68,6 +70,7 @@ impl Access {
             point: false,
             covering: false,
             rows: None,
+            equality: false,
         }
     }
 
@@ -392,6 +395,7 @@ impl Candidate {
             ranges: self.ranges,
             covering: self.covering,
             rows,
+            equality: self.equal_columns > 0 && !self.has_range && self.prefixes == 1,
         }
     }
 

@@ -2473,6 +2473,8 @@ fn explain_select(
                         (source.alias.clone(), "index".into(), name)
                     } else if access.point {
                         (source.alias.clone(), "const".into(), name)
+                    } else if access.equality {
+                        (source.alias.clone(), "ref".into(), name)
                     } else {
                         (source.alias.clone(), "range".into(), name)
                     }
