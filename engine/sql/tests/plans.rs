@@ -8,21 +8,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::Collect;
+use common::rows;
 use floe_server::Interrupt;
 use floe_sql::{Database, SqlSession};
-
-fn run(session: &mut SqlSession, sql: &str) -> Result<Vec<String>, u16> {
-    let mut sink = Collect::default();
-    session
-        .execute(sql, true, &mut sink)
-        .map_err(|e| e.code())?;
-    Ok(sink.rows)
-}
-
-fn rows(session: &mut SqlSession, sql: &str) -> Vec<String> {
-    run(session, sql).unwrap_or_else(|code| panic!("{sql}: error {code}"))
-}
 
 /// EXPLAIN's rows as (table, type, key, rows, Extra).
 fn explain(session: &mut SqlSession, sql: &str) -> Vec<(String, String, String, i64, String)> {

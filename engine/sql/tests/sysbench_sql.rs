@@ -27,20 +27,10 @@ fn session(db: &Arc<Database>) -> SqlSession {
     s
 }
 
-fn run(session: &mut SqlSession, sql: &str) -> Result<Collect, u16> {
-    let mut sink = Collect::default();
-    session
-        .execute(sql, true, &mut sink)
-        .map_err(|e| e.code())?;
-    Ok(sink)
-}
+use common::{execute as run, rows};
 
 fn ok(session: &mut SqlSession, sql: &str) -> Collect {
     run(session, sql).unwrap_or_else(|code| panic!("{sql}: error {code}"))
-}
-
-fn rows(session: &mut SqlSession, sql: &str) -> Vec<String> {
-    ok(session, sql).rows
 }
 
 fn affected(session: &mut SqlSession, sql: &str) -> u64 {

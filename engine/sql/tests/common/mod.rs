@@ -117,6 +117,22 @@ impl ResultSink for Collect {
     }
 }
 
+/// Runs `sql` (multi-statements on) into a `Collect`; the error code on failure.
+pub fn execute(session: &mut floe_sql::SqlSession, sql: &str) -> Result<Collect, u16> {
+    let mut sink = Collect::default();
+    session
+        .execute(sql, true, &mut sink)
+        .map_err(|e| e.code())?;
+    Ok(sink)
+}
+
+/// The rows of `sql`, which must succeed.
+pub fn rows(session: &mut floe_sql::SqlSession, sql: &str) -> Vec<String> {
+    execute(session, sql)
+        .unwrap_or_else(|code| panic!("{sql}: error {code}"))
+        .rows
+}
+
 /// A database on a fresh (`create`) or existing directory store of 64 MiB.
 pub fn database(dir: &std::path::Path, create: bool) -> Arc<Database> {
     let store = Arc::new(DirStore::open(dir, DirectIo::Prefer).expect("store"));
