@@ -341,7 +341,7 @@ fn function_of(name: &str) -> Option<Function> {
         "substring" | "substr" | "mid" => Function::Substring,
         "ceil" | "ceiling" => Function::Ceil,
         "floor" => Function::Floor,
-        _ => return None,
+        other => return crate::builtins::Builtin::lookup(other).map(Function::Builtin),
     })
 }
 

@@ -192,6 +192,8 @@ pub enum Function {
     IfNull,
     NullIf,
     If,
+    /// The functions of `crate::builtins`.
+    Builtin(crate::builtins::Builtin),
 }
 
 impl Function {
@@ -228,6 +230,7 @@ impl Function {
             Function::IfNull => "ifnull",
             Function::NullIf => "nullif",
             Function::If => "if",
+            Function::Builtin(b) => b.name(),
         }
     }
 
@@ -253,6 +256,7 @@ impl Function {
             Function::Coalesce => (1, usize::MAX),
             Function::IfNull | Function::NullIf => (2, 2),
             Function::If => (3, 3),
+            Function::Builtin(b) => b.arity(),
         }
     }
 }

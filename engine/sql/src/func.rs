@@ -156,6 +156,7 @@ pub(crate) fn function_type(function: Function, types: &[SqlType], args: &[Expr]
         Function::Coalesce | Function::IfNull => aggregate_types(types),
         Function::NullIf => first,
         Function::If => aggregate_types(types.get(1..).unwrap_or(&[])),
+        Function::Builtin(b) => b.result_type(types, args),
     }
 }
 
@@ -219,7 +220,7 @@ pub(crate) fn call(
             | Function::Round
             | Function::Truncate
             | Function::Mod
-    );
+    ) && !matches!(function, Function::Builtin(b) if b.numeric());
     let mut values = Vec::with_capacity(args.len());
     for arg in args {
         values.push(if at_type_scale {
@@ -233,7 +234,7 @@ pub(crate) fn call(
     let null_propagates = !matches!(
         function,
         Function::ConcatWs | Function::NullIf | Function::Now | Function::CurDate
-    );
+    ) && !matches!(function, Function::Builtin(b) if !b.null_propagates());
     if null_propagates && values.iter().any(Value::is_null) {
         return Ok(Value::Null);
     }
@@ -436,6 +437,7 @@ pub(crate) fn call(
             }
         }
         Function::If | Function::Coalesce | Function::IfNull => Value::Null,
+        Function::Builtin(b) => b.eval(&values, &call_expr.result_type(), warnings)?,
     })
 }
 
@@ -800,7 +802,7 @@ fn cut_chars(
     }
 }
 
-fn to_time(value: &Value, warnings: &mut Warnings) -> Option<Time> {
+pub(crate) fn to_time(value: &Value, warnings: &mut Warnings) -> Option<Time> {
     let parsed = match value {
         Value::Time(t) => Some(*t),
         Value::DateTime(d) => Time::new(d.micros_of_day(), d.fsp()),

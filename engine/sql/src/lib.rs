@@ -9,6 +9,7 @@ pub mod acl;
 pub mod aggregate;
 pub mod arith;
 pub mod bind;
+pub mod builtins;
 pub mod catalog;
 pub mod collation;
 pub mod decimal;

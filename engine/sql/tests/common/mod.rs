@@ -104,7 +104,18 @@ impl ResultSink for Collect {
                 Wire::Int(i) => i.to_string(),
                 Wire::UInt(u) => u.to_string(),
                 Wire::Bytes(b) | Wire::Decimal(b) => String::from_utf8_lossy(b).into_owned(),
-                other => format!("{other:?}"),
+                other => {
+                    // As the text protocol writes it (after its length prefix).
+                    let mut out = Vec::new();
+                    floe_server::protocol::value::write_text_value(&mut out, other);
+                    let skip = match out.first() {
+                        Some(0xfc) => 3,
+                        Some(0xfd) => 4,
+                        Some(0xfe) => 9,
+                        _ => 1,
+                    };
+                    String::from_utf8_lossy(out.get(skip..).unwrap_or(&[])).into_owned()
+                }
             })
             .collect();
         self.rows.push(text.join(","));
