@@ -67,6 +67,25 @@ fn warning_level(code: u16) -> &'static str {
     }
 }
 
+/// SHOW DATABASES' column.
+const DATABASE_TITLES: &[&str] = &["Database"];
+/// SHOW VARIABLES' and SHOW STATUS' columns.
+const VARIABLE_TITLES: &[&str] = &["Variable_name", "Value"];
+/// SHOW WARNINGS' columns.
+const WARNING_TITLES: &[&str] = &["Level", "Code", "Message"];
+/// DESCRIBE's and SHOW COLUMNS' columns.
+const DESCRIBE_TITLES: &[&str] = &["Field", "Type", "Null", "Key", "Default", "Extra"];
+/// sqlparser reads SHOW INDEX FROM t as a variable name's words.
+const INDEX_WORDS: &[&str] = &["index", "indexes", "keys"];
+
+/// Whether a SHOW that sqlparser read as a variable name starts with one
+/// of `words`.
+fn show_word(variable: &[ast::Ident], words: &[&str]) -> bool {
+    variable
+        .first()
+        .is_some_and(|v| words.iter().any(|w| v.value.eq_ignore_ascii_case(w)))
+}
+
 /// How deep the parser may nest; bounded because each level takes stack.
 const PARSER_RECURSION_LIMIT: usize = 500;
 
@@ -114,6 +133,12 @@ pub struct SqlSession {
     /// Texts parsed by this session (SHOW STATUS' Floe_statements_parsed:
     /// prepared statements execute without parsing).
     statements_parsed: u64,
+    /// COM_STMT_PREPARE is working out result columns: parameters are not
+    /// known yet (`LIMIT ?` binds as unknown).
+    describing: bool,
+    /// Common table expressions (WITH) of the query being bound, outermost
+    /// first; a FROM name finds the innermost one of its name.
+    ctes: std::cell::RefCell<Vec<query::Cte>>,
 }
 
 /// A statement's outcome for the OK packet.
@@ -312,6 +337,8 @@ impl SqlSession {
             savepoints: Vec::new(),
             processes: None,
             statements_parsed: 0,
+            describing: false,
+            ctes: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -387,7 +414,7 @@ impl SqlSession {
         self.interrupt.check()?;
         // SHOW WARNINGS reads the previous statement's warnings.
         let is_show_warnings = matches!(statement, Statement::ShowVariable { variable }
-            if variable.first().is_some_and(|v| v.value.eq_ignore_ascii_case("warnings")));
+            if show_word(variable, &["warnings"]));
         if !is_show_warnings {
             self.warnings.clear();
         }
@@ -538,26 +565,12 @@ impl SqlSession {
                 names.sort();
                 return self.text_rows(
                     sink,
-                    &["Database"],
+                    DATABASE_TITLES,
                     names.into_iter().map(|n| vec![n]).collect(),
                 );
             }
             Statement::ShowTables { show_options, .. } => {
-                let schema = match show_options
-                    .show_in
-                    .as_ref()
-                    .and_then(|s| s.parent_name.as_ref())
-                {
-                    Some(name) => normalize_name(&ident_name(name)?.join(".")),
-                    None => self
-                        .database
-                        .clone()
-                        .ok_or(StatementError::NoDatabaseSelected)?,
-                };
-                self.require_database(crate::acl::Privileges::NONE, &schema)?;
-                if !self.db.schema_exists(&schema)? {
-                    return Err(StatementError::NoSuchDatabase(schema));
-                }
+                let schema = self.show_tables_schema(show_options)?;
                 let title = format!("Tables_in_{schema}");
                 let names = self.db.table_names(&schema);
                 return self.text_rows(
@@ -579,13 +592,9 @@ impl SqlSession {
                         rows.push(vec![name.to_string(), value.to_string()]);
                     }
                 }
-                return self.text_rows(sink, &["Variable_name", "Value"], rows);
+                return self.text_rows(sink, VARIABLE_TITLES, rows);
             }
-            Statement::ShowVariable { variable }
-                if variable
-                    .first()
-                    .is_some_and(|v| v.value.eq_ignore_ascii_case("warnings")) =>
-            {
+            Statement::ShowVariable { variable } if show_word(variable, &["warnings"]) => {
                 let rows = self
                     .warnings
                     .list()
@@ -598,16 +607,9 @@ impl SqlSession {
                         ]
                     })
                     .collect();
-                return self.text_rows(sink, &["Level", "Code", "Message"], rows);
+                return self.text_rows(sink, WARNING_TITLES, rows);
             }
-            // sqlparser reads SHOW INDEX FROM t as a variable name's words.
-            Statement::ShowVariable { variable }
-                if variable.first().is_some_and(|v| {
-                    ["index", "indexes", "keys"]
-                        .iter()
-                        .any(|w| v.value.eq_ignore_ascii_case(w))
-                }) =>
-            {
+            Statement::ShowVariable { variable } if show_word(variable, INDEX_WORDS) => {
                 return self.show_index(variable, sink)
             }
             Statement::ShowColumns { show_options, .. } => {
@@ -691,11 +693,80 @@ impl SqlSession {
                 ]
             })
             .collect();
-        self.text_rows(
-            sink,
-            &["Field", "Type", "Null", "Key", "Default", "Extra"],
-            rows,
-        )
+        self.text_rows(sink, DESCRIBE_TITLES, rows)
+    }
+
+    /// The database SHOW TABLES [FROM db] lists, checked to exist and be
+    /// visible to this account.
+    fn show_tables_schema(&self, show_options: &ast::ShowStatementOptions) -> Result<String> {
+        let schema = match show_options
+            .show_in
+            .as_ref()
+            .and_then(|s| s.parent_name.as_ref())
+        {
+            Some(name) => normalize_name(&ident_name(name)?.join(".")),
+            None => self
+                .database
+                .clone()
+                .ok_or(StatementError::NoDatabaseSelected)?,
+        };
+        self.require_database(crate::acl::Privileges::NONE, &schema)?;
+        if !self.db.schema_exists(&schema)? {
+            return Err(StatementError::NoSuchDatabase(schema));
+        }
+        Ok(schema)
+    }
+
+    /// The columns of `statement`'s result set, worked out without running
+    /// it (COM_STMT_PREPARE announces them): a query is bound, SHOW and
+    /// EXPLAIN give the titles their own code sends. None: no result set.
+    pub(super) fn result_columns(&mut self, statement: &Statement) -> Result<Option<Vec<Column>>> {
+        let titles = |titles: &[&str]| Some(titles.iter().map(|t| text_column(t)).collect());
+        Ok(match statement {
+            Statement::Query(query) => {
+                self.authorize(statement)?;
+                let plan = self.bind_query(query, &crate::bind::Scope::default())?;
+                Some(plan.columns().to_vec())
+            }
+            Statement::Explain {
+                statement: inner, ..
+            } => {
+                let Statement::Query(query) = inner.as_ref() else {
+                    return Err(StatementError::Unsupported(format!(
+                        "EXPLAIN {}",
+                        inner.to_string().chars().take(40).collect::<String>()
+                    )));
+                };
+                self.authorize(inner)?;
+                self.bind_query(query, &crate::bind::Scope::default())?;
+                Some(explain_columns())
+            }
+            Statement::ShowDatabases { .. } | Statement::ShowSchemas { .. } => {
+                titles(DATABASE_TITLES)
+            }
+            Statement::ShowTables { show_options, .. } => {
+                let schema = self.show_tables_schema(show_options)?;
+                titles(&[format!("Tables_in_{schema}").as_str()])
+            }
+            Statement::ShowVariables { .. } | Statement::ShowStatus { .. } => {
+                titles(VARIABLE_TITLES)
+            }
+            Statement::ShowVariable { variable } if show_word(variable, &["warnings"]) => {
+                titles(WARNING_TITLES)
+            }
+            Statement::ShowVariable { variable } if show_word(variable, INDEX_WORDS) => {
+                titles(ddl::INDEX_TITLES)
+            }
+            Statement::ShowColumns { .. } | Statement::ExplainTable { .. } => {
+                titles(DESCRIBE_TITLES)
+            }
+            Statement::ShowCreate {
+                obj_type: ast::ShowCreateObject::Table,
+                ..
+            } => titles(ddl::CREATE_TABLE_TITLES),
+            Statement::ShowProcessList { .. } => Some(admin::processlist_columns().0),
+            _ => None,
+        })
     }
 
     // ---- transactions -------------------------------------------------

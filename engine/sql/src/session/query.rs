@@ -7,7 +7,13 @@
 //! row as the first columns of its own rows). WHERE and inner-join ON
 //! conditions are split into conjuncts; each is attached to the first join
 //! step where every table it reads is bound. LEFT JOIN keeps its ON
-//! conjuncts on its own step. Subqueries are bound by the session (see
+//! conjuncts on its own step. `a RIGHT JOIN b` is bound as `b LEFT JOIN
+//! a` (MySQL's rewrite; `SELECT *` still shows a's columns first after
+//! ON). NATURAL JOIN is USING over the shared names; `SELECT *` shows
+//! each USING column once, first (MySQL's coalesced column: the value of
+//! the side that is never NULL-extended). WITH names (non-recursive) bind
+//! as derived tables at each use; a CTE sees the ones before it.
+//! Subqueries are bound by the session (see
 //! `BindEnv::bind_subquery`) and stay in the expressions as
 //! `Expr::Subquery`.
 //!
@@ -46,14 +52,18 @@
 //! rows first (they must see them all). EXPLAIN shows the join order,
 //! access paths and join methods in MySQL's columns; information_schema's
 //! SCHEMATA, TABLES, COLUMNS, STATISTICS and VIEWS are rows made from the
-//! catalog when the statement binds.
+//! catalog when the statement binds. A read-only SELECT stops with 3024
+//! once max_execution_time (or its `MAX_EXECUTION_TIME(n)` hint) is
+//! spent, checked where KILL is: every INTERRUPT_CHECK_ROWS rows read,
+//! and every INTERRUPT_CHECK_ROWS joined rows tried.
 //!
 //! Differences from MySQL, known: a greedy join order from row estimates,
 //! not a cost search over orders; EXPLAIN's filtered is 100.00 (no
-//! estimate of the conditions an access path leaves); RIGHT/FULL JOIN, NATURAL
-//! JOIN, LATERAL, WITH, INTERSECT/EXCEPT and a LEFT JOIN of a
-//! parenthesized join are refused; `SELECT *` over JOIN ... USING shows
-//! the joined column of each table (MySQL shows it once); a correlated
+//! estimate of the conditions an access path leaves); FULL JOIN, LATERAL,
+//! WITH RECURSIVE, INTERSECT/EXCEPT, a LEFT JOIN of a parenthesized join
+//! and a RIGHT JOIN whose left side is a join are refused; after chained
+//! USING joins `SELECT *` lists the coalesced columns in row order; a
+//! view does not hide the WITH names around it; a correlated
 //! subquery in an aggregate's argument, or in UPDATE/DELETE, is refused;
 //! views are stored as text and bound at each use (no column list,
 //! ALGORITHM or CHECK OPTION).
@@ -68,6 +78,17 @@ use crate::key::decode_key;
 use crate::types::TypeClass;
 use floe_storage::trx::IndexRead;
 
+/// The milliseconds of a `MAX_EXECUTION_TIME(n)` optimizer hint among
+/// the hints of `text`, if it has one.
+fn max_execution_time_hint(text: &str) -> Option<u64> {
+    const NAME: &str = "MAX_EXECUTION_TIME";
+    let upper = text.to_ascii_uppercase();
+    let start = upper.find(NAME)? + NAME.len();
+    let rest = upper.get(start..)?.trim_start().strip_prefix('(')?;
+    let end = rest.find(')')?;
+    rest.get(..end)?.trim().parse().ok()
+}
+
 /// Tables in one SELECT's FROM, as MySQL (join steps keep table sets in
 /// a 64-bit mask).
 const MAX_JOIN_TABLES: usize = 61;
@@ -76,6 +97,14 @@ const MAX_JOIN_TABLES: usize = 61;
 pub(super) enum QueryPlan {
     Select(Box<SelectPlan>),
     SetOp(Box<SetOpPlan>),
+}
+
+/// A common table expression of a WITH being bound.
+pub(super) struct Cte {
+    name: String,
+    query: Box<ast::Query>,
+    /// `WITH name (a, b) AS ...`: the names its columns take.
+    columns: Vec<String>,
 }
 
 /// `left UNION [ALL] right [ORDER BY ..] [LIMIT ..]`.
@@ -104,6 +133,9 @@ struct Source {
     width: usize,
     /// LEFT JOIN: rows without a match get NULLs here.
     left_join: bool,
+    /// Where `SELECT *` shows this source's columns: its place in the
+    /// FROM text (a RIGHT JOIN ... ON binds its right side first).
+    display: usize,
     /// A LEFT JOIN's ON conjuncts.
     on: Vec<Expr>,
 }
@@ -144,7 +176,29 @@ impl QueryPlan {
         }
     }
 
-    fn columns(&self) -> &[Column] {
+    /// Gives the result columns the names of a column list (`WITH
+    /// name (a, b)`, `AS t (a, b)`); MySQL's 1353 when the counts differ.
+    fn rename_columns(&mut self, names: &[String]) -> Result<()> {
+        let columns = match self {
+            QueryPlan::Select(s) => &mut s.columns,
+            QueryPlan::SetOp(s) => &mut s.columns,
+        };
+        if columns.len() != names.len() {
+            return Err(StatementError::Server(floe_server::SqlError {
+                code: 1353,
+                sql_state: *b"HY000",
+                message: "In definition of view, derived table or common table expression, \
+                          SELECT list and column names list have different column counts"
+                    .into(),
+            }));
+        }
+        for (column, name) in columns.iter_mut().zip(names) {
+            column.name = name.clone();
+        }
+        Ok(())
+    }
+
+    pub(super) fn columns(&self) -> &[Column] {
         match self {
             QueryPlan::Select(s) => &s.columns,
             QueryPlan::SetOp(s) => &s.columns,
@@ -301,7 +355,44 @@ impl SqlSession {
     }
     // ---- SELECT --------------------------------------------------------
 
+    /// A SELECT statement. A read-only one runs under the session's
+    /// max_execution_time, or its `MAX_EXECUTION_TIME(n)` hint (MySQL
+    /// limits only those): past it, the next interrupt check fails with
+    /// 3024.
     pub(super) fn select(&mut self, query: &ast::Query, sink: &mut dyn ResultSink) -> Result<()> {
+        let time_limit_ms = match select_lock(query) {
+            LockRead::None => self.time_limit_ms(query)?,
+            _ => 0,
+        };
+        self.interrupt.set_time_limit(
+            (time_limit_ms > 0).then(|| std::time::Duration::from_millis(time_limit_ms)),
+        );
+        let outcome = self.select_rows(query, sink);
+        self.interrupt.set_time_limit(None);
+        outcome
+    }
+
+    /// The time limit of a read-only SELECT in milliseconds (0: none):
+    /// its top-level `/*+ MAX_EXECUTION_TIME(n) */` hint, else the
+    /// session's max_execution_time.
+    fn time_limit_ms(&self, query: &ast::Query) -> Result<u64> {
+        if let ast::SetExpr::Select(select) = query.body.as_ref() {
+            if let Some(ms) = select
+                .optimizer_hints
+                .iter()
+                .find_map(|hint| max_execution_time_hint(&hint.text))
+            {
+                return Ok(ms);
+            }
+        }
+        let value = self.system_variable("max_execution_time")?;
+        Ok(value
+            .to_i128(&mut crate::error::Warnings::default())
+            .and_then(|ms| u64::try_from(ms).ok())
+            .unwrap_or(0))
+    }
+
+    fn select_rows(&mut self, query: &ast::Query, sink: &mut dyn ResultSink) -> Result<()> {
         let lock = select_lock(query);
         let plan = self.bind_query(query, &Scope::default())?;
         let mut tables = Vec::new();
@@ -324,6 +415,7 @@ impl SqlSession {
                 let mut exec = Exec {
                     trx: None,
                     interrupt: &interrupt,
+                    tried: 0,
                     lock,
                     ctx: self.eval_context(),
                     stream,
@@ -338,6 +430,7 @@ impl SqlSession {
                     let mut exec = Exec {
                         trx: Some(trx),
                         interrupt: &interrupt,
+                        tried: 0,
                         lock,
                         ctx: session.eval_context(),
                         stream,
@@ -698,26 +791,8 @@ impl SqlSession {
                 }
             }
         }
-        let titles = [
-            "id",
-            "select_type",
-            "table",
-            "partitions",
-            "type",
-            "possible_keys",
-            "key",
-            "key_len",
-            "ref",
-            "rows",
-            "filtered",
-            "Extra",
-        ];
-        let columns: Vec<Column> = titles
-            .iter()
-            .map(|t| column_definition(&SqlType::varchar(64), true, t))
-            .collect();
-        let types = vec![SqlType::varchar(64); titles.len()];
-        send_columns(sink, &columns)?;
+        let types = explain_types();
+        send_columns(sink, &explain_columns())?;
         let text = |v: Option<String>| v.map_or(Value::Null, |s| Value::string(&s));
         for line in lines {
             let row = vec![
@@ -769,6 +844,7 @@ impl SqlSession {
         let mut exec = Exec {
             trx: Some(trx),
             interrupt: &interrupt,
+            tried: 0,
             lock,
             ctx: self.eval_context(),
             stream: None,
@@ -840,6 +916,7 @@ impl SqlSession {
         let mut exec = Exec {
             trx: Some(trx),
             interrupt: &interrupt,
+            tried: 0,
             lock: LockRead::None,
             ctx: self.eval_context(),
             stream: None,
@@ -871,6 +948,7 @@ impl SqlSession {
             let mut exec = Exec {
                 trx: Some(trx),
                 interrupt: &interrupt,
+                tried: 0,
                 lock: LockRead::None,
                 ctx: session.eval_context(),
                 stream: None,
@@ -884,12 +962,74 @@ impl SqlSession {
         Ok(value)
     }
 
-    /// Binds a query (any body, ORDER BY, LIMIT) nested in `outer`.
+    /// Binds a query (any body, ORDER BY, LIMIT) nested in `outer`. Its
+    /// WITH names are visible while it binds (to its own subqueries too).
     pub(super) fn bind_query(&self, query: &ast::Query, outer: &Scope) -> Result<QueryPlan> {
-        if query.with.is_some() {
-            return Err(StatementError::Unsupported("WITH".into()));
+        let Some(with) = &query.with else {
+            return self.bind_query_body(query, outer);
+        };
+        if with.recursive {
+            return Err(StatementError::Unsupported("WITH RECURSIVE".into()));
         }
-        let (limit, offset) = limit_offset(query)?;
+        let depth = self.ctes.borrow().len();
+        for cte in &with.cte_tables {
+            let name = cte.alias.name.value.clone();
+            let duplicate = self.ctes.borrow()[depth..]
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(&name));
+            if duplicate {
+                self.ctes.borrow_mut().truncate(depth);
+                return Err(StatementError::NotUniqueTable(name));
+            }
+            self.ctes.borrow_mut().push(Cte {
+                name,
+                query: cte.query.clone(),
+                columns: cte
+                    .alias
+                    .columns
+                    .iter()
+                    .map(|c| c.name.value.clone())
+                    .collect(),
+            });
+        }
+        let plan = self.bind_query_body(query, outer);
+        self.ctes.borrow_mut().truncate(depth);
+        plan
+    }
+
+    /// The common table expression `name` refers to, bound as a derived
+    /// table: it sees only the CTEs defined before it (no recursion).
+    fn bind_cte(&self, name: &ast::ObjectName) -> Result<Option<(String, QueryPlan)>> {
+        let [part] = name.0.as_slice() else {
+            return Ok(None);
+        };
+        let Some(ident) = part.as_ident() else {
+            return Ok(None);
+        };
+        let found = self
+            .ctes
+            .borrow()
+            .iter()
+            .rposition(|c| c.name.eq_ignore_ascii_case(&ident.value));
+        let Some(position) = found else {
+            return Ok(None);
+        };
+        let later = self.ctes.borrow_mut().split_off(position);
+        let Some(cte) = later.first() else {
+            return Ok(None);
+        };
+        let plan = self.bind_query(&cte.query, &Scope::default());
+        let (cte_name, columns) = (cte.name.clone(), cte.columns.clone());
+        self.ctes.borrow_mut().extend(later);
+        let mut plan = plan?;
+        if !columns.is_empty() {
+            plan.rename_columns(&columns)?;
+        }
+        Ok(Some((cte_name, plan)))
+    }
+
+    fn bind_query_body(&self, query: &ast::Query, outer: &Scope) -> Result<QueryPlan> {
+        let (limit, offset) = self.limit_offset(query)?;
         let order = order_items(query)?;
         match query.body.as_ref() {
             ast::SetExpr::Select(select) => Ok(QueryPlan::Select(Box::new(
@@ -1016,7 +1156,9 @@ impl SqlSession {
     }
 
     /// Adds `a JOIN b ...` to the scope: its sources, and its ON / USING
-    /// conditions by the position of the source they join.
+    /// conditions by the position of the source they join. `a RIGHT JOIN
+    /// b` is bound as `b LEFT JOIN a`, as MySQL rewrites it; NATURAL JOIN
+    /// is USING over the columns both sides name.
     fn bind_joins<'q>(
         &self,
         from: &'q ast::TableWithJoins,
@@ -1025,14 +1167,58 @@ impl SqlSession {
         on_conditions: &mut Vec<(usize, &'q ast::Expr)>,
         using: &mut Vec<(usize, Vec<String>)>,
     ) -> Result<()> {
-        self.bind_factor(&from.relation, scope, sources, on_conditions, using)?;
-        for join in &from.joins {
+        let start = sources.len();
+        let right_first = from
+            .joins
+            .first()
+            .and_then(|join| match &join.join_operator {
+                ast::JoinOperator::Right(c) | ast::JoinOperator::RightOuter(c) => Some((join, c)),
+                _ => None,
+            });
+        let joins = from.joins.iter().skip(usize::from(right_first.is_some()));
+        if let Some((join, constraint)) = right_first {
+            // b first, then a as the LEFT JOIN's inner side.
+            if matches!(from.relation, ast::TableFactor::NestedJoin { .. }) {
+                return Err(StatementError::Unsupported(
+                    "RIGHT JOIN of a parenthesized join".into(),
+                ));
+            }
+            self.bind_factor(&join.relation, scope, sources, on_conditions, using)?;
+            let right_end = sources.len();
+            self.bind_from_item(&from.relation, scope, sources)?;
+            let position = sources.len() - 1;
+            sources[position].left_join = true;
+            if matches!(constraint, ast::JoinConstraint::On(_)) {
+                // SELECT * keeps the FROM text's order.
+                sources[position].display = start;
+                for source in &mut sources[start..right_end] {
+                    source.display += 1;
+                }
+            }
+            self.join_constraint(
+                constraint,
+                position,
+                start,
+                scope,
+                sources,
+                on_conditions,
+                using,
+            )?;
+        } else {
+            self.bind_factor(&from.relation, scope, sources, on_conditions, using)?;
+        }
+        for join in joins {
             let (left_join, constraint) = match &join.join_operator {
                 ast::JoinOperator::Join(c)
                 | ast::JoinOperator::Inner(c)
                 | ast::JoinOperator::CrossJoin(c)
                 | ast::JoinOperator::StraightJoin(c) => (false, c),
                 ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => (true, c),
+                ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => {
+                    return Err(StatementError::Unsupported(
+                        "RIGHT JOIN after another join (its left side is a join)".into(),
+                    ))
+                }
                 other => return Err(StatementError::Unsupported(format!("join {other:?}"))),
             };
             if left_join && matches!(join.relation, ast::TableFactor::NestedJoin { .. }) {
@@ -1043,18 +1229,68 @@ impl SqlSession {
             self.bind_factor(&join.relation, scope, sources, on_conditions, using)?;
             let position = sources.len() - 1;
             sources[position].left_join = left_join;
-            match constraint {
-                ast::JoinConstraint::On(e) => on_conditions.push((position, e)),
-                ast::JoinConstraint::Using(names) => {
-                    let names = names
-                        .iter()
-                        .map(|n| ident_name(n).map(|p| p.join(".")))
-                        .collect::<Result<Vec<_>>>()?;
-                    using.push((position, names));
-                }
-                ast::JoinConstraint::None => {}
-                other => return Err(StatementError::Unsupported(format!("join {other:?}"))),
+            self.join_constraint(
+                constraint,
+                position,
+                start,
+                scope,
+                sources,
+                on_conditions,
+                using,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records the ON / USING / NATURAL condition joining the source at
+    /// `position` to the sources from `start` before it.
+    #[allow(clippy::too_many_arguments)]
+    fn join_constraint<'q>(
+        &self,
+        constraint: &'q ast::JoinConstraint,
+        position: usize,
+        start: usize,
+        scope: &Scope,
+        sources: &[Source],
+        on_conditions: &mut Vec<(usize, &'q ast::Expr)>,
+        using: &mut Vec<(usize, Vec<String>)>,
+    ) -> Result<()> {
+        match constraint {
+            ast::JoinConstraint::On(e) => on_conditions.push((position, e)),
+            ast::JoinConstraint::Using(names) => {
+                let names = names
+                    .iter()
+                    .map(|n| ident_name(n).map(|p| p.join(".")))
+                    .collect::<Result<Vec<_>>>()?;
+                using.push((position, names));
             }
+            ast::JoinConstraint::Natural => {
+                // The columns the new source shares by name with the
+                // sources joined before it in this FROM item.
+                let visible = |offset: usize| {
+                    scope
+                        .tables
+                        .iter()
+                        .filter(move |t| t.level == scope.level && t.offset == offset)
+                        .flat_map(|t| t.columns.iter().filter(|c| !c.hidden))
+                };
+                let left: Vec<&ScopeColumn> = sources[start..position]
+                    .iter()
+                    .flat_map(|s| visible(s.offset))
+                    .collect();
+                let mut names: Vec<String> = Vec::new();
+                for column in visible(sources[position].offset) {
+                    let shared = left
+                        .iter()
+                        .any(|l| l.name.eq_ignore_ascii_case(&column.name));
+                    if shared && !names.iter().any(|n| n.eq_ignore_ascii_case(&column.name)) {
+                        names.push(column.name.clone());
+                    }
+                }
+                using.push((position, names));
+            }
+            ast::JoinConstraint::None => {}
+            other => return Err(StatementError::Unsupported(format!("join {other:?}"))),
         }
         Ok(())
     }
@@ -1087,6 +1323,10 @@ impl SqlSession {
     ) -> Result<()> {
         match factor {
             ast::TableFactor::Table { name, alias, .. } => {
+                if let Some((cte, plan)) = self.bind_cte(name)? {
+                    let alias = alias.as_ref().map_or(cte, |a| a.name.value.clone());
+                    return self.push_derived(plan, alias, scope, sources);
+                }
                 if let Some((table, columns, rows)) = self.information_schema(name)? {
                     let alias = alias.as_ref().map_or(table, |a| a.name.value.clone());
                     if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
@@ -1100,6 +1340,7 @@ impl SqlSession {
                         offset,
                         width,
                         left_join: false,
+                        display: sources.len(),
                         on: Vec::new(),
                     });
                     return Ok(());
@@ -1124,6 +1365,7 @@ impl SqlSession {
                     alias,
                     offset,
                     left_join: false,
+                    display: sources.len(),
                     on: Vec::new(),
                 });
                 Ok(())
@@ -1142,7 +1384,12 @@ impl SqlSession {
                     }));
                 };
                 // A derived table does not see the outer query (no LATERAL).
-                let plan = self.bind_query(subquery, &Scope::default())?;
+                let mut plan = self.bind_query(subquery, &Scope::default())?;
+                if !alias.columns.is_empty() {
+                    let names: Vec<String> =
+                        alias.columns.iter().map(|c| c.name.value.clone()).collect();
+                    plan.rename_columns(&names)?;
+                }
                 self.push_derived(plan, alias.name.value.clone(), scope, sources)
             }
             other => Err(StatementError::Unsupported(format!("FROM {other}"))),
@@ -1179,6 +1426,7 @@ impl SqlSession {
             offset,
             width,
             left_join: false,
+            display: sources.len(),
             on: Vec::new(),
         });
         Ok(())
@@ -1238,6 +1486,9 @@ impl SqlSession {
                 split_conjuncts(bound, &mut conjuncts);
             }
         }
+        // USING / NATURAL: (the column shown, the one merged into it), as
+        // row indexes.
+        let mut coalesced: Vec<(usize, usize)> = Vec::new();
         for (position, names) in using {
             for name in names {
                 let right = &sources[position];
@@ -1272,6 +1523,11 @@ impl SqlSession {
                     .filter(|t| t.level == binder.scope.level && t.offset < right.offset)
                     .find_map(find)
                     .ok_or_else(unknown)?;
+                if let (Expr::Column { index: left, .. }, Expr::Column { index: right, .. }) =
+                    (&left_column, &right_column)
+                {
+                    coalesced.push((*left, *right));
+                }
                 let equal = Expr::compare(CompareOp::Eq, left_column, right_column);
                 if right.left_join {
                     sources[position].on.push(equal);
@@ -1314,7 +1570,31 @@ impl SqlSession {
                         _ => None,
                     };
                     let mut any = false;
-                    for source in &sources {
+                    // `*` shows each USING / NATURAL column once, first
+                    // (MySQL's coalesced columns); `t.*` shows all of t.
+                    let mut shown: Vec<usize> = Vec::new();
+                    let mut hidden: Vec<usize> = Vec::new();
+                    if qualifier.is_none() {
+                        for &(left, right) in &coalesced {
+                            if !shown.contains(&left) && !hidden.contains(&left) {
+                                shown.push(left);
+                            }
+                            hidden.push(right);
+                        }
+                        shown.sort_unstable();
+                    }
+                    let mut in_order: Vec<&Source> = sources.iter().collect();
+                    in_order.sort_by_key(|s| s.display);
+                    let mut listed: Vec<(usize, &Source)> = shown
+                        .iter()
+                        .filter_map(|&index| {
+                            sources
+                                .iter()
+                                .find(|s| index >= s.offset && index < s.offset + s.width)
+                                .map(|s| (index, s))
+                        })
+                        .collect();
+                    for source in in_order {
                         if qualifier
                             .as_ref()
                             .is_some_and(|q| !q.eq_ignore_ascii_case(&source.alias))
@@ -1322,20 +1602,29 @@ impl SqlSession {
                             continue;
                         }
                         any = true;
-                        let table = binder
-                            .scope
-                            .tables
-                            .iter()
-                            .find(|t| t.level == binder.scope.level && t.offset == source.offset)
-                            .cloned();
-                        let Some(table) = table else { continue };
-                        for (i, c) in table.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
-                            let expr = Expr::column(source.offset + i, c.sql_type, c.nullable);
-                            columns.push(self.source_column(source, i, &c.name, &expr));
-                            projections.push(expr);
-                            aliases.push(None);
-                            alias_items.push(None);
+                        listed.extend(
+                            (source.offset..source.offset + source.width)
+                                .filter(|i| !shown.contains(i) && !hidden.contains(i))
+                                .map(|i| (i, source)),
+                        );
+                    }
+                    for (index, source) in listed {
+                        let table =
+                            binder.scope.tables.iter().find(|t| {
+                                t.level == binder.scope.level && t.offset == source.offset
+                            });
+                        let i = index - source.offset;
+                        let Some(c) = table.and_then(|t| t.columns.get(i)) else {
+                            continue;
+                        };
+                        if c.hidden {
+                            continue;
                         }
+                        let expr = Expr::column(index, c.sql_type, c.nullable);
+                        columns.push(self.source_column(source, i, &c.name, &expr));
+                        projections.push(expr);
+                        aliases.push(None);
+                        alias_items.push(None);
                     }
                     if !any {
                         return Err(match qualifier {
@@ -1364,6 +1653,12 @@ impl SqlSession {
                         (None, ast::Expr::CompoundIdentifier(parts)) => {
                             parts.last().map(|p| p.value.clone()).unwrap_or_default()
                         }
+                        // MySQL names a string literal's column by its text.
+                        (None, ast::Expr::Value(v)) => match &v.value {
+                            ast::Value::SingleQuotedString(text)
+                            | ast::Value::DoubleQuotedString(text) => text.clone(),
+                            other => other.to_string(),
+                        },
                         (None, other) => other.to_string(),
                     };
                     let column = match &expr {
@@ -1545,6 +1840,9 @@ struct Exec<'a, 's> {
     /// None only for queries without tables.
     trx: Option<&'a mut Trx>,
     interrupt: &'a Interrupt,
+    /// Joined rows tried, for checking the interrupt every
+    /// INTERRUPT_CHECK_ROWS of them (a join over held rows reads no index).
+    tried: usize,
     lock: LockRead,
     ctx: EvalContext,
     /// Where the statement's own SELECT sends rows as they are made, when
@@ -2268,6 +2566,10 @@ impl Exec<'_, '_> {
         emit: &mut dyn FnMut(&mut Exec<'_, '_>, &[Value]) -> Result<bool>,
         values: Vec<Value>,
     ) -> Result<Candidate> {
+        self.tried += 1;
+        if self.tried.is_multiple_of(INTERRUPT_CHECK_ROWS) {
+            self.interrupt.check()?;
+        }
         let step = &steps[at];
         let offset = plan.sources[step.source].offset;
         for (i, value) in values.into_iter().enumerate() {
@@ -2368,6 +2670,40 @@ impl Exec<'_, '_> {
     }
 }
 
+/// EXPLAIN's column types: id is a BIGINT, the rest text.
+fn explain_types() -> Vec<SqlType> {
+    let mut types = vec![SqlType::varchar(64); EXPLAIN_TITLES.len()];
+    types[0] = SqlType::Int {
+        width: crate::types::IntWidth::Big,
+        unsigned: false,
+    };
+    types
+}
+
+/// EXPLAIN's columns, MySQL's.
+pub(super) fn explain_columns() -> Vec<Column> {
+    EXPLAIN_TITLES
+        .iter()
+        .zip(explain_types())
+        .map(|(t, sql_type)| column_definition(&sql_type, true, t))
+        .collect()
+}
+
+const EXPLAIN_TITLES: [&str; 12] = [
+    "id",
+    "select_type",
+    "table",
+    "partitions",
+    "type",
+    "possible_keys",
+    "key",
+    "key_len",
+    "ref",
+    "rows",
+    "filtered",
+    "Extra",
+];
+
 /// One row of EXPLAIN.
 struct ExplainLine {
     id: i64,
@@ -2407,6 +2743,7 @@ fn explain_select(
     let exec = Exec {
         trx: None,
         interrupt: &interrupt,
+        tried: 0,
         lock: LockRead::None,
         ctx: EvalContext::new(now_utc()),
         stream: None,
@@ -2878,31 +3215,54 @@ fn order_and_limit(
         .collect()
 }
 
-pub(super) fn limit_number(expr: &ast::Expr) -> Result<usize> {
-    match expr {
-        ast::Expr::Value(v) => match &v.value {
+impl SqlSession {
+    /// A LIMIT or OFFSET count: a number, or in a prepared statement a
+    /// `?` whose parameter must be a non-negative integer (MySQL's 1210
+    /// otherwise). While prepare works out result columns the parameter is
+    /// not known yet and counts as 0.
+    pub(super) fn limit_number(&self, expr: &ast::Expr) -> Result<usize> {
+        let ast::Expr::Value(v) = expr else {
+            return Err(parse_error(format!("bad LIMIT {expr}")));
+        };
+        match &v.value {
             ast::Value::Number(n, _) => {
                 n.parse().map_err(|_| parse_error(format!("bad LIMIT {n}")))
             }
+            ast::Value::Placeholder(_) => {
+                let value = self.parameter(v)?;
+                let count = match value {
+                    Value::Int(n) => usize::try_from(n).ok(),
+                    Value::UInt(n) => usize::try_from(n).ok(),
+                    Value::Null if self.describing => Some(0),
+                    _ => None,
+                };
+                count.ok_or_else(|| {
+                    StatementError::Server(floe_server::SqlError::new(
+                        floe_server::protocol::codes::ER_WRONG_ARGUMENTS,
+                        "Incorrect arguments to mysqld_stmt_execute",
+                    ))
+                })
+            }
             other => Err(parse_error(format!("bad LIMIT {other}"))),
-        },
-        other => Err(parse_error(format!("bad LIMIT {other}"))),
+        }
     }
-}
 
-pub(super) fn limit_offset(query: &ast::Query) -> Result<(Option<usize>, usize)> {
-    match &query.limit_clause {
-        None => Ok((None, 0)),
-        Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => Ok((
-            limit.as_ref().map(limit_number).transpose()?,
-            offset
-                .as_ref()
-                .map(|o| limit_number(&o.value))
-                .transpose()?
-                .unwrap_or(0),
-        )),
-        Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
-            Ok((Some(limit_number(limit)?), limit_number(offset)?))
+    /// A query's LIMIT and OFFSET (`LIMIT n`, `LIMIT n OFFSET m`,
+    /// `LIMIT m, n`).
+    pub(super) fn limit_offset(&self, query: &ast::Query) -> Result<(Option<usize>, usize)> {
+        match &query.limit_clause {
+            None => Ok((None, 0)),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => Ok((
+                limit.as_ref().map(|l| self.limit_number(l)).transpose()?,
+                offset
+                    .as_ref()
+                    .map(|o| self.limit_number(&o.value))
+                    .transpose()?
+                    .unwrap_or(0),
+            )),
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                Ok((Some(self.limit_number(limit)?), self.limit_number(offset)?))
+            }
         }
     }
 }

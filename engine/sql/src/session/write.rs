@@ -743,7 +743,7 @@ impl SqlSession {
             None => None,
         };
         let limit = match &update.limit {
-            Some(e) => Some(limit_number(e)?),
+            Some(e) => Some(self.limit_number(e)?),
             None => None,
         };
         let mut context = self.eval_context();
@@ -814,7 +814,7 @@ impl SqlSession {
             None => None,
         };
         let limit = match &delete.limit {
-            Some(e) => Some(limit_number(e)?),
+            Some(e) => Some(self.limit_number(e)?),
             None => None,
         };
         let mut context = self.eval_context();
