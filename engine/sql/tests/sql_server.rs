@@ -759,6 +759,28 @@ fn rust_client_prepares_joins_unions_and_limits() {
         .query("SELECT v FROM b ORDER BY id")
         .expect("read back");
     assert_eq!(values, [101, 102, 200, 900]);
+
+    // A TIMESTAMP bound in the binary protocol is taken in the session's
+    // time zone and read back in another.
+    conn.query_drop("CREATE TABLE z (id INT PRIMARY KEY, at TIMESTAMP NULL)")
+        .expect("TIMESTAMP table");
+    conn.query_drop("SET time_zone = '+05:30'")
+        .expect("offset zone");
+    conn.exec_drop(
+        "INSERT INTO z VALUES (?, ?)",
+        (1, mysql::Value::Date(2024, 1, 1, 12, 0, 0, 0)),
+    )
+    .expect("insert a TIMESTAMP");
+    conn.query_drop("SET time_zone = '-08:00'")
+        .expect("another zone");
+    let at: Option<mysql::Value> = conn
+        .exec_first("SELECT at FROM z WHERE id = ?", (1,))
+        .expect("read the TIMESTAMP");
+    assert_eq!(at, Some(mysql::Value::Date(2023, 12, 31, 22, 30, 0, 0)));
+    match conn.query_drop("SET time_zone = 'Mars/Olympus'") {
+        Err(mysql::Error::MySqlError(e)) => assert_eq!(e.code, 1298, "{e}"),
+        other => panic!("unknown zone accepted: {other:?}"),
+    }
     drop(conn);
     stop(server, database);
 }

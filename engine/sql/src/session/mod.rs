@@ -12,6 +12,16 @@
 //! the whole transaction as InnoDB does. DDL commits the open transaction
 //! first. Tables a transaction touches are held (metadata lock) until it
 //! ends, so DROP TABLE waits for it.
+//!
+//! Time zone. `time_zone` is SYSTEM (UTC, the system zone here), UTC or
+//! a UTC offset; other names are 1298 (no time zone tables). NOW() and
+//! its kin read the statement's start in the session zone. TIMESTAMP
+//! columns are stored in UTC: a value written is converted from the
+//! session zone (`convert`), and outside UTC a TIMESTAMP column reads as
+//! CONVERT_TZ(column, '+00:00', zone) (`bind::zoned_column`). Knowingly
+//! different: outside UTC such a read is an expression, so it cannot use
+//! an index on the column and its result type is DATETIME; a TIMESTAMP
+//! DEFAULT is stored as written (MySQL converts it at CREATE).
 
 mod admin;
 pub mod backend;
@@ -139,6 +149,8 @@ pub struct SqlSession {
     /// Common table expressions (WITH) of the query being bound, outermost
     /// first; a FROM name finds the innermost one of its name.
     ctes: std::cell::RefCell<Vec<query::Cte>>,
+    /// The session time zone's offset from UTC in seconds (`time_zone`).
+    time_zone_offset_s: i64,
 }
 
 /// A statement's outcome for the OK packet.
@@ -339,6 +351,7 @@ impl SqlSession {
             statements_parsed: 0,
             describing: false,
             ctes: std::cell::RefCell::new(Vec::new()),
+            time_zone_offset_s: 0,
         }
     }
 
@@ -924,8 +937,15 @@ impl SqlSession {
         Binder::for_table(self, table, alias, context)
     }
 
+    /// What evaluation needs: the statement's start in the session time
+    /// zone, and the zone.
     fn eval_context(&self) -> EvalContext {
-        EvalContext::new(now_utc())
+        let now = now_utc();
+        let mut context = EvalContext::new(
+            crate::temporal::shift_seconds(&now, self.time_zone_offset_s).unwrap_or(now),
+        );
+        context.time_zone_offset_s = self.time_zone_offset_s;
+        context
     }
 
     fn absorb(&mut self, warnings: &Warnings) {
@@ -1113,6 +1133,21 @@ impl SqlSession {
                     Some(v) => vars::parse_isolation(&v.to_string()).ok_or_else(bad)?,
                 };
             }
+            "time_zone" => {
+                let zone = text.clone().unwrap_or_else(|| "SYSTEM".into());
+                self.time_zone_offset_s =
+                    crate::temporal::parse_time_zone(&zone).ok_or_else(|| {
+                        StatementError::Server(floe_server::SqlError {
+                            code: 1298,
+                            sql_state: *b"HY000",
+                            message: format!("Unknown or incorrect time zone: '{zone}'"),
+                        })
+                    })?;
+                match value {
+                    Some(v) => self.variables.insert(known.to_string(), v),
+                    None => self.variables.remove(known),
+                };
+            }
             "innodb_lock_wait_timeout" => {
                 let seconds = match &value {
                     None => 50,
@@ -1164,6 +1199,7 @@ impl SqlSession {
         self.autocommit = true;
         self.isolation = Isolation::RepeatableRead;
         self.lock_wait_timeout = Duration::from_secs(50);
+        self.time_zone_offset_s = 0;
         self.variables.clear();
         self.user_variables.clear();
         self.prepared.clear();
@@ -1203,6 +1239,9 @@ impl BindEnv for SqlSession {
 
     fn last_insert_id(&self) -> u64 {
         self.last_insert_id
+    }
+    fn time_zone_offset_s(&self) -> i64 {
+        self.time_zone_offset_s
     }
     fn parameter(&self, placeholder: &ast::ValueWithSpan) -> Result<Value> {
         let start = placeholder.span.start;

@@ -1620,7 +1620,12 @@ impl SqlSession {
                         if c.hidden {
                             continue;
                         }
-                        let expr = Expr::column(index, c.sql_type, c.nullable);
+                        let expr = crate::bind::zoned_column(
+                            index,
+                            c.sql_type,
+                            c.nullable,
+                            self.time_zone_offset_s,
+                        );
                         columns.push(self.source_column(source, i, &c.name, &expr));
                         projections.push(expr);
                         aliases.push(None);

@@ -2,7 +2,7 @@
 //! and `SET`: MySQL's names and the values Floe runs with. A name not in
 //! this list is MySQL's 1193. Values a session sets are kept per session;
 //! only those with an effect here (autocommit, isolation, lock wait
-//! timeout, max_execution_time) change behaviour, the rest are remembered
+//! timeout, max_execution_time, time_zone) change behaviour, the rest are remembered
 //! for clients that read them back. SET GLOBAL is refused for all.
 
 /// (name, default as text, numeric?). Sorted by name.

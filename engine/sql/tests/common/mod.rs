@@ -104,6 +104,19 @@ impl ResultSink for Collect {
                 Wire::Int(i) => i.to_string(),
                 Wire::UInt(u) => u.to_string(),
                 Wire::Bytes(b) | Wire::Decimal(b) => String::from_utf8_lossy(b).into_owned(),
+                // Dates as MySQL's text protocol writes them.
+                Wire::Date(d) => format!("{:04}-{:02}-{:02}", d.year, d.month, d.day),
+                Wire::DateTime(t) => {
+                    let fraction = if t.microsecond > 0 {
+                        format!(".{:06}", t.microsecond)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}{fraction}",
+                        t.date.year, t.date.month, t.date.day, t.hour, t.minute, t.second
+                    )
+                }
                 other => format!("{other:?}"),
             })
             .collect();
