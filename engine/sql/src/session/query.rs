@@ -2675,14 +2675,19 @@ impl Exec<'_, '_> {
     }
 }
 
-/// EXPLAIN's column types: id is a BIGINT, the rest text.
+/// EXPLAIN's column types: id and rows are BIGINTs (the binary protocol
+/// sends them as such), the rest text.
 fn explain_types() -> Vec<SqlType> {
-    let mut types = vec![SqlType::varchar(64); EXPLAIN_TITLES.len()];
-    types[0] = SqlType::Int {
-        width: crate::types::IntWidth::Big,
-        unsigned: false,
-    };
-    types
+    EXPLAIN_TITLES
+        .iter()
+        .map(|title| match *title {
+            "id" | "rows" => SqlType::Int {
+                width: crate::types::IntWidth::Big,
+                unsigned: false,
+            },
+            _ => SqlType::varchar(64),
+        })
+        .collect()
 }
 
 /// EXPLAIN's columns, MySQL's.
