@@ -41,6 +41,10 @@ pub trait BindEnv {
     fn time_zone_offset_s(&self) -> i64 {
         0
     }
+    /// `@@global.name` (lower case, scope removed).
+    fn global_variable(&self, name: &str) -> Result<Value, StatementError> {
+        self.system_variable(name)
+    }
     /// Binds a subquery nested in `outer` (IN, EXISTS, scalar).
     fn bind_subquery(
         &self,
@@ -469,10 +473,12 @@ impl Binder<'_> {
     fn variable(&self, name: &str) -> Result<Expr, StatementError> {
         if let Some(system) = name.strip_prefix("@@") {
             let system = system.to_ascii_lowercase();
+            if let Some(global) = system.strip_prefix("global.") {
+                return Ok(Expr::Literal(self.env.global_variable(global)?));
+            }
             let bare = system
                 .strip_prefix("session.")
                 .or_else(|| system.strip_prefix("local."))
-                .or_else(|| system.strip_prefix("global."))
                 .unwrap_or(&system);
             return Ok(Expr::Literal(self.env.system_variable(bare)?));
         }

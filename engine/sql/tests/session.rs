@@ -262,3 +262,56 @@ fn time_zone_moves_now_and_timestamp_columns() {
     }
     assert_eq!(rows(&mut s, "SELECT @@time_zone"), ["SYSTEM"]);
 }
+
+// SET GLOBAL max_execution_time / time_zone: checked as SET SESSION is,
+// read by @@global, taken by sessions that start later (and by a reset
+// one), not by the session that set it; other variables are refused
+// (1235), and an account without SUPER is denied (1227).
+#[test]
+fn set_global_reaches_new_sessions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = open(dir.path());
+    let mut first = SqlSession::new(Arc::clone(&db), 1, "root", Interrupt::new());
+    rows(&mut first, "SET GLOBAL max_execution_time = 1500");
+    rows(&mut first, "SET @@global.time_zone = '+01:00'");
+    assert_eq!(
+        rows(
+            &mut first,
+            "SELECT @@max_execution_time, @@time_zone, \
+             @@global.max_execution_time, @@global.time_zone"
+        ),
+        ["0,SYSTEM,1500,+01:00"]
+    );
+    let mut second = SqlSession::new(Arc::clone(&db), 2, "root", Interrupt::new());
+    assert_eq!(
+        rows(&mut second, "SELECT @@max_execution_time, @@time_zone"),
+        ["1500,+01:00"]
+    );
+    assert_eq!(
+        rows(&mut second, "SELECT FROM_UNIXTIME(0)"),
+        ["1970-01-01 01:00:00"]
+    );
+    rows(&mut second, "SET time_zone = '+02:00'");
+    second.reset().expect("COM_RESET_CONNECTION");
+    assert_eq!(rows(&mut second, "SELECT @@time_zone"), ["+01:00"]);
+    assert_eq!(
+        run(&mut first, "SET GLOBAL time_zone = 'Mars'").err(),
+        Some(1298)
+    );
+    assert_eq!(
+        run(&mut first, "SET GLOBAL sql_mode = ''").err(),
+        Some(1235)
+    );
+    assert_eq!(
+        run(&mut first, "SET GLOBAL no_such_thing = 1").err(),
+        Some(1193)
+    );
+    assert_eq!(rows(&mut first, "SELECT @@global.time_zone"), ["+01:00"]);
+    rows(&mut first, "SET GLOBAL time_zone = DEFAULT");
+    assert_eq!(rows(&mut first, "SELECT @@global.time_zone"), ["SYSTEM"]);
+    let mut nobody = SqlSession::new(Arc::clone(&db), 3, "nobody", Interrupt::new());
+    assert_eq!(
+        run(&mut nobody, "SET GLOBAL max_execution_time = 1").err(),
+        Some(1227)
+    );
+}

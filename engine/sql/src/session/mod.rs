@@ -322,7 +322,7 @@ impl SqlSession {
         interrupt: Interrupt,
     ) -> SqlSession {
         let lock_wait_timeout = Duration::from_secs(50);
-        SqlSession {
+        let mut session = SqlSession {
             db,
             connection_id,
             user: user.to_string(),
@@ -352,7 +352,9 @@ impl SqlSession {
             describing: false,
             ctes: std::cell::RefCell::new(Vec::new()),
             time_zone_offset_s: 0,
-        }
+        };
+        session.start_from_globals();
+        session
     }
 
     /// The server's connection registry, for KILL and SHOW PROCESSLIST.
@@ -1020,7 +1022,9 @@ impl SqlSession {
                 if matches!(scope, Some(ast::ContextModifier::Global))
                     || name.starts_with("@@global.")
                 {
-                    return Err(StatementError::Unsupported("SET GLOBAL".into()));
+                    let name = name.trim_start_matches("@@global.").to_string();
+                    let value = self.set_value(value_expr)?;
+                    return self.set_global(&name, value);
                 }
                 if let Some(user) = name.strip_prefix('@').filter(|n| !n.starts_with('@')) {
                     let user = user.to_string();
@@ -1034,19 +1038,7 @@ impl SqlSession {
                         break;
                     }
                 }
-                // `SET x = ON` and `= DEFAULT`: bare words are values here.
-                let value = match value_expr {
-                    ast::Expr::Identifier(i)
-                        if i.quote_style.is_none() && !i.value.starts_with('@') =>
-                    {
-                        if i.value.eq_ignore_ascii_case("default") {
-                            None
-                        } else {
-                            Some(Value::string(&i.value))
-                        }
-                    }
-                    other => Some(self.constant_value(other, "field list")?),
-                };
+                let value = self.set_value(value_expr)?;
                 self.set_system(&name, value)
             }
             ast::Set::SetNames { charset_name, .. } => {
@@ -1092,6 +1084,54 @@ impl SqlSession {
                 Ok(())
             }
             other => Err(StatementError::Unsupported(other.to_string())),
+        }
+    }
+
+    /// The value SET gives a system variable: `SET x = ON` and `= DEFAULT`
+    /// take bare words as values (None: DEFAULT).
+    fn set_value(&mut self, value_expr: &ast::Expr) -> Result<Option<Value>> {
+        Ok(match value_expr {
+            ast::Expr::Identifier(i) if i.quote_style.is_none() && !i.value.starts_with('@') => {
+                if i.value.eq_ignore_ascii_case("default") {
+                    None
+                } else {
+                    Some(Value::string(&i.value))
+                }
+            }
+            other => Some(self.constant_value(other, "field list")?),
+        })
+    }
+
+    /// SET GLOBAL: for the variables that take it (`vars::GLOBAL_VARIABLES`),
+    /// checked as SET SESSION checks it, kept for sessions that start later
+    /// (this one keeps its own value, as in MySQL). Needs SUPER.
+    fn set_global(&mut self, name: &str, value: Option<Value>) -> Result<()> {
+        let (known, _, _) =
+            vars::lookup(name).ok_or_else(|| StatementError::UnknownVariable(name.to_string()))?;
+        if !vars::GLOBAL_VARIABLES.contains(&known) {
+            return Err(StatementError::Unsupported(format!("SET GLOBAL {known}")));
+        }
+        self.require_global(crate::acl::Privileges::SUPER)?;
+        // Checked on a scratch copy of the session's settings.
+        let (offset, kept) = (self.time_zone_offset_s, self.variables.get(known).cloned());
+        let checked = self.set_system(known, value.clone());
+        self.time_zone_offset_s = offset;
+        match kept {
+            Some(v) => self.variables.insert(known.to_string(), v),
+            None => self.variables.remove(known),
+        };
+        checked?;
+        self.db.set_global_variable(known, value);
+        Ok(())
+    }
+
+    /// A new (or reset) session's variables start from the SET GLOBAL ones.
+    fn start_from_globals(&mut self) {
+        for (name, value) in self.db.global_variables() {
+            // Checked when they were set.
+            if let Err(e) = self.set_system(&name, Some(value)) {
+                log::debug!("connection {}: global {name}: {e}", self.connection_id);
+            }
         }
     }
 
@@ -1201,6 +1241,7 @@ impl SqlSession {
         self.lock_wait_timeout = Duration::from_secs(50);
         self.time_zone_offset_s = 0;
         self.variables.clear();
+        self.start_from_globals();
         self.user_variables.clear();
         self.prepared.clear();
         self.warnings.clear();
@@ -1242,6 +1283,15 @@ impl BindEnv for SqlSession {
     }
     fn time_zone_offset_s(&self) -> i64 {
         self.time_zone_offset_s
+    }
+    fn global_variable(&self, name: &str) -> Result<Value> {
+        let (known, default, numeric) =
+            vars::lookup(name).ok_or_else(|| StatementError::UnknownVariable(name.to_string()))?;
+        Ok(match self.db.global_variable(known) {
+            Some(value) => value,
+            None if numeric => Value::parse_number_literal(default).unwrap_or(Value::Null),
+            None => Value::string(default),
+        })
     }
     fn parameter(&self, placeholder: &ast::ValueWithSpan) -> Result<Value> {
         let start = placeholder.span.start;

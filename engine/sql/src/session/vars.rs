@@ -3,7 +3,9 @@
 //! this list is MySQL's 1193. Values a session sets are kept per session;
 //! only those with an effect here (autocommit, isolation, lock wait
 //! timeout, max_execution_time, time_zone) change behaviour, the rest are remembered
-//! for clients that read them back. SET GLOBAL is refused for all.
+//! for clients that read them back. SET GLOBAL takes max_execution_time
+//! and time_zone (new sessions start from them; not persisted, as MySQL's
+//! SET GLOBAL) and is refused (1235) for the rest.
 
 /// (name, default as text, numeric?). Sorted by name.
 pub const VARIABLES: &[(&str, &str, bool)] = &[
@@ -62,6 +64,9 @@ pub const VARIABLES: &[(&str, &str, bool)] = &[
     ("version_compile_os", "Linux", false),
     ("wait_timeout", "28800", true),
 ];
+
+/// The variables SET GLOBAL takes.
+pub const GLOBAL_VARIABLES: &[&str] = &["max_execution_time", "time_zone"];
 
 /// The entry for `name` (lower case), if MySQL's name is known here.
 pub fn lookup(name: &str) -> Option<(&'static str, &'static str, bool)> {
