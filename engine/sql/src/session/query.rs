@@ -11,8 +11,11 @@
 //! a` (MySQL's rewrite; `SELECT *` still shows a's columns first after
 //! ON). NATURAL JOIN is USING over the shared names; `SELECT *` shows
 //! each USING column once, first (MySQL's coalesced column: the value of
-//! the side that is never NULL-extended). WITH names (non-recursive) bind
-//! as derived tables at each use; a CTE sees the ones before it.
+//! the side that is never NULL-extended). WITH names bind as derived
+//! tables at each use; a CTE sees the ones before it. A WITH RECURSIVE
+//! CTE that names itself is `anchor UNION [ALL] part`: the anchor's rows,
+//! then rounds of the part reading the last round's rows (`Working`)
+//! until a round adds none, at most cte_max_recursion_depth rounds.
 //! Subqueries are bound by the session (see
 //! `BindEnv::bind_subquery`) and stay in the expressions as
 //! `Expr::Subquery`.
@@ -60,8 +63,10 @@
 //! Differences from MySQL, known: a greedy join order from row estimates,
 //! not a cost search over orders; EXPLAIN's filtered is 100.00 (no
 //! estimate of the conditions an access path leaves); FULL JOIN, LATERAL,
-//! WITH RECURSIVE, INTERSECT/EXCEPT, a LEFT JOIN of a parenthesized join
-//! and a RIGHT JOIN whose left side is a join are refused; after chained
+//! INTERSECT/EXCEPT, a LEFT JOIN of a parenthesized join, a RIGHT JOIN
+//! whose left side is a join and ORDER BY/LIMIT inside a recursive CTE are
+//! refused; a recursive CTE's rows keep the recursive part's values (MySQL
+//! casts them to the anchor's column types); after chained
 //! USING joins `SELECT *` lists the coalesced columns in row order; a
 //! view does not hide the WITH names around it; a correlated
 //! subquery in an aggregate's argument, or in UPDATE/DELETE, is refused;
@@ -105,6 +110,34 @@ pub(super) struct Cte {
     query: Box<ast::Query>,
     /// `WITH name (a, b) AS ...`: the names its columns take.
     columns: Vec<String>,
+    /// Declared by WITH RECURSIVE.
+    recursive: bool,
+    /// While a recursive CTE's recursive part binds: the name reads the
+    /// previous round's rows, with these columns.
+    working: Option<(Working, Vec<ScopeColumn>)>,
+}
+
+/// The rows a recursive CTE's previous round made, which its recursive
+/// part reads; `used` tells whether the part reads them at all.
+#[derive(Clone, Default)]
+struct Working {
+    rows: Arc<std::sync::Mutex<Vec<Vec<Value>>>>,
+    used: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How a recursive CTE's UNION runs: the right side again over the rows
+/// the last round added, until a round adds none.
+struct Recursion {
+    working: Working,
+    /// cte_max_recursion_depth when bound.
+    rounds_max: u64,
+}
+
+/// What a CTE name in FROM binds to.
+enum CteSource {
+    Plan(QueryPlan),
+    /// A recursive CTE's own name inside its recursive part.
+    Working(Working, Vec<ScopeColumn>),
 }
 
 /// `left UNION [ALL] right [ORDER BY ..] [LIMIT ..]`.
@@ -117,6 +150,8 @@ pub(super) struct SetOpPlan {
     order: Vec<(Expr, bool)>,
     limit: Option<usize>,
     offset: usize,
+    /// A recursive CTE: the right side repeats (see `Recursion`).
+    recursion: Option<Recursion>,
 }
 
 enum SourceKind {
@@ -124,6 +159,8 @@ enum SourceKind {
     Derived(QueryPlan),
     /// Rows made at bind time (information_schema).
     Rows(Vec<Vec<Value>>),
+    /// A recursive CTE's previous round, inside its recursive part.
+    Working(Working),
 }
 
 struct Source {
@@ -224,7 +261,7 @@ impl QueryPlan {
                     match &source.kind {
                         SourceKind::Table(meta) => out.push(Arc::clone(meta)),
                         SourceKind::Derived(plan) => plan.tables(out),
-                        SourceKind::Rows(_) => {}
+                        SourceKind::Rows(_) | SourceKind::Working(_) => {}
                     }
                 }
                 let mut visit = |e: &Expr| subquery_tables(e, out);
@@ -972,9 +1009,6 @@ impl SqlSession {
         let Some(with) = &query.with else {
             return self.bind_query_body(query, outer);
         };
-        if with.recursive {
-            return Err(StatementError::Unsupported("WITH RECURSIVE".into()));
-        }
         let depth = self.ctes.borrow().len();
         for cte in &with.cte_tables {
             let name = cte.alias.name.value.clone();
@@ -994,6 +1028,8 @@ impl SqlSession {
                     .iter()
                     .map(|c| c.name.value.clone())
                     .collect(),
+                recursive: with.recursive,
+                working: None,
             });
         }
         let plan = self.bind_query_body(query, outer);
@@ -1002,8 +1038,9 @@ impl SqlSession {
     }
 
     /// The common table expression `name` refers to, bound as a derived
-    /// table: it sees only the CTEs defined before it (no recursion).
-    fn bind_cte(&self, name: &ast::ObjectName) -> Result<Option<(String, QueryPlan)>> {
+    /// table: it sees only the CTEs defined before it (a recursive one
+    /// also itself, in its recursive part).
+    fn bind_cte(&self, name: &ast::ObjectName) -> Result<Option<(String, CteSource)>> {
         let [part] = name.0.as_slice() else {
             return Ok(None);
         };
@@ -1018,18 +1055,114 @@ impl SqlSession {
         let Some(position) = found else {
             return Ok(None);
         };
+        if let Some(cte) = self.ctes.borrow().get(position) {
+            if let Some((working, columns)) = &cte.working {
+                working
+                    .used
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                let source = CteSource::Working(working.clone(), columns.clone());
+                return Ok(Some((cte.name.clone(), source)));
+            }
+        }
         let later = self.ctes.borrow_mut().split_off(position);
         let Some(cte) = later.first() else {
             return Ok(None);
         };
-        let plan = self.bind_query(&cte.query, &Scope::default());
-        let (cte_name, columns) = (cte.name.clone(), cte.columns.clone());
+        let plan = match cte.query.body.as_ref() {
+            ast::SetExpr::SetOperation {
+                left,
+                op: ast::SetOperator::Union,
+                set_quantifier,
+                right,
+            } if cte.recursive => self.bind_recursive_cte(cte, left, set_quantifier, right),
+            _ => self
+                .bind_query(&cte.query, &Scope::default())
+                .and_then(|mut plan| {
+                    if !cte.columns.is_empty() {
+                        plan.rename_columns(&cte.columns)?;
+                    }
+                    Ok(plan)
+                }),
+        };
+        let cte_name = cte.name.clone();
         self.ctes.borrow_mut().extend(later);
-        let mut plan = plan?;
-        if !columns.is_empty() {
-            plan.rename_columns(&columns)?;
+        Ok(Some((cte_name, CteSource::Plan(plan?))))
+    }
+
+    /// `WITH RECURSIVE name AS (anchor UNION [ALL] recursive part)`: the
+    /// anchor fixes the columns and their types; the recursive part binds
+    /// with `name` reading the previous round's rows. A part that never
+    /// names the CTE makes an ordinary UNION.
+    fn bind_recursive_cte(
+        &self,
+        cte: &Cte,
+        left: &ast::SetExpr,
+        set_quantifier: &ast::SetQuantifier,
+        right: &ast::SetExpr,
+    ) -> Result<QueryPlan> {
+        if !order_items(&cte.query)?.is_empty() || cte.query.limit_clause.is_some() {
+            return Err(StatementError::Unsupported(
+                "ORDER BY or LIMIT in a recursive WITH".into(),
+            ));
         }
-        Ok(Some((cte_name, plan)))
+        let mut anchor = self.bind_set_expr(left, &Scope::default())?;
+        if !cte.columns.is_empty() {
+            anchor.rename_columns(&cte.columns)?;
+        }
+        let types = anchor.types().to_vec();
+        let columns: Vec<Column> = anchor
+            .columns()
+            .iter()
+            .zip(&types)
+            .map(|(c, t)| column_definition(t, true, &c.name))
+            .collect();
+        let working = Working::default();
+        let scope_columns = columns
+            .iter()
+            .zip(&types)
+            .map(|(c, t)| ScopeColumn {
+                name: c.name.clone(),
+                sql_type: *t,
+                nullable: true,
+                hidden: false,
+            })
+            .collect();
+        self.ctes.borrow_mut().push(Cte {
+            name: cte.name.clone(),
+            query: cte.query.clone(),
+            columns: Vec::new(),
+            recursive: false,
+            working: Some((working.clone(), scope_columns)),
+        });
+        let step = self.bind_set_expr(right, &Scope::default());
+        self.ctes.borrow_mut().pop();
+        let step = step?;
+        if step.columns().len() != columns.len() {
+            return Err(StatementError::UnionColumns);
+        }
+        let rounds_max = self
+            .system_variable("cte_max_recursion_depth")?
+            .to_i128(&mut crate::error::Warnings::default())
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(1000);
+        let used = working.used.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(QueryPlan::SetOp(Box::new(SetOpPlan {
+            left: anchor,
+            right: step,
+            distinct: !matches!(
+                set_quantifier,
+                ast::SetQuantifier::All | ast::SetQuantifier::AllByName
+            ),
+            columns,
+            types,
+            order: Vec::new(),
+            limit: None,
+            offset: 0,
+            recursion: used.then_some(Recursion {
+                working,
+                rounds_max,
+            }),
+        })))
     }
 
     fn bind_query_body(&self, query: &ast::Query, outer: &Scope) -> Result<QueryPlan> {
@@ -1106,6 +1239,7 @@ impl SqlSession {
                     order: Vec::new(),
                     limit: None,
                     offset: 0,
+                    recursion: None,
                 })))
             }
             other => Err(StatementError::Unsupported(format!("query {other}"))),
@@ -1327,9 +1461,30 @@ impl SqlSession {
     ) -> Result<()> {
         match factor {
             ast::TableFactor::Table { name, alias, .. } => {
-                if let Some((cte, plan)) = self.bind_cte(name)? {
+                if let Some((cte, source)) = self.bind_cte(name)? {
                     let alias = alias.as_ref().map_or(cte, |a| a.name.value.clone());
-                    return self.push_derived(plan, alias, scope, sources);
+                    let (working, columns) = match source {
+                        CteSource::Plan(plan) => {
+                            return self.push_derived(plan, alias, scope, sources)
+                        }
+                        CteSource::Working(working, columns) => (working, columns),
+                    };
+                    if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
+                        return Err(StatementError::NotUniqueTable(alias));
+                    }
+                    let width = columns.len();
+                    let schema = self.database.clone().unwrap_or_default();
+                    let offset = scope.push(&alias, &schema, columns);
+                    sources.push(Source {
+                        kind: SourceKind::Working(working),
+                        alias,
+                        offset,
+                        width,
+                        left_join: false,
+                        display: sources.len(),
+                        on: Vec::new(),
+                    });
+                    return Ok(());
                 }
                 if let Some((table, columns, rows)) = self.information_schema(name)? {
                     let alias = alias.as_ref().map_or(table, |a| a.name.value.clone());
@@ -1931,8 +2086,14 @@ impl Exec<'_, '_> {
         match plan {
             QueryPlan::Select(select) => self.run_select(select, outer),
             QueryPlan::SetOp(set) => {
-                let mut rows = self.run(&set.left, outer)?;
-                rows.extend(self.run(&set.right, outer)?);
+                let mut rows = match &set.recursion {
+                    None => {
+                        let mut rows = self.run(&set.left, outer)?;
+                        rows.extend(self.run(&set.right, outer)?);
+                        rows
+                    }
+                    Some(recursion) => self.recurse(set, recursion, outer)?,
+                };
                 if set.distinct {
                     rows = distinct_rows(rows, &set.types);
                 }
@@ -1949,6 +2110,52 @@ impl Exec<'_, '_> {
                 Ok(order_and_limit(keyed, &descending, set.limit, set.offset))
             }
         }
+    }
+
+    /// A recursive CTE: the anchor's rows, then rounds of the recursive
+    /// part over the rows the last round added (new ones only under UNION
+    /// DISTINCT) until a round adds none; more than cte_max_recursion_depth
+    /// rounds is MySQL's 3636.
+    fn recurse(
+        &mut self,
+        set: &SetOpPlan,
+        recursion: &Recursion,
+        outer: &[Value],
+    ) -> Result<Vec<Vec<Value>>> {
+        let mut seen = HashSet::new();
+        let mut all = self.run(&set.left, outer)?;
+        if set.distinct {
+            all.retain(|r| seen.insert(row_key(r, &set.types)));
+        }
+        let mut frontier = all.clone();
+        let mut rounds = 0u64;
+        while !frontier.is_empty() {
+            if rounds >= recursion.rounds_max {
+                return Err(StatementError::Server(floe_server::SqlError {
+                    code: 3636,
+                    sql_state: *b"HY000",
+                    message: format!(
+                        "Recursive query aborted after {} iterations. Try increasing \
+                         @@cte_max_recursion_depth to a larger value.",
+                        rounds + 1
+                    ),
+                }));
+            }
+            rounds += 1;
+            *recursion
+                .working
+                .rows
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = frontier;
+            let mut made = self.run(&set.right, outer)?;
+            if set.distinct {
+                made.retain(|r| seen.insert(row_key(r, &set.types)));
+            }
+            all.extend(made.iter().cloned());
+            frontier = made;
+            self.interrupt.check()?;
+        }
+        Ok(all)
     }
 
     /// Runs `plan` for `row` (its first `outer_width` values are the outer
@@ -2406,7 +2613,9 @@ impl Exec<'_, '_> {
                     };
                     (access.rows.unwrap_or(f64::INFINITY), score)
                 }
-                SourceKind::Derived(_) | SourceKind::Rows(_) => (f64::INFINITY, 1),
+                SourceKind::Derived(_) | SourceKind::Rows(_) | SourceKind::Working(_) => {
+                    (f64::INFINITY, 1)
+                }
             }
         };
         if order.is_empty() {
@@ -2623,6 +2832,11 @@ impl Exec<'_, '_> {
         let mut rows = match &source.kind {
             SourceKind::Derived(query) => self.run(query, &[])?,
             SourceKind::Rows(rows) => rows.clone(),
+            SourceKind::Working(working) => working
+                .rows
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
             SourceKind::Table(meta) => {
                 let shifted: Vec<Expr> = own.iter().map(|e| shift(e, offset)).collect();
                 let access =
@@ -2795,6 +3009,7 @@ fn explain_select(
                 rows = Some(r.len() as f64);
                 (source.alias.clone(), "ALL".to_string(), None)
             }
+            SourceKind::Working(_) => (source.alias.clone(), "ALL".to_string(), None),
             SourceKind::Derived(inner) => {
                 derived.push(inner);
                 (

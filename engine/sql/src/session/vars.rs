@@ -22,6 +22,7 @@ pub const VARIABLES: &[(&str, &str, bool)] = &[
     ("collation_connection", "utf8mb4_0900_ai_ci", false),
     ("collation_database", "utf8mb4_0900_ai_ci", false),
     ("collation_server", "utf8mb4_0900_ai_ci", false),
+    ("cte_max_recursion_depth", "1000", true),
     ("default_storage_engine", "InnoDB", false),
     ("div_precision_increment", "4", true),
     ("foreign_key_checks", "1", true),
