@@ -508,6 +508,14 @@ fn common_table_expressions() {
         run(&mut s, "WITH x (p, q) AS (SELECT 1) SELECT * FROM x"),
         Err(1353)
     );
+    // A derived table takes a column list too.
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT t.p FROM (SELECT id FROM a) AS t (p) ORDER BY 1"
+        ),
+        ["1", "2", "3"]
+    );
     // The names are gone after the statement.
     assert_eq!(run(&mut s, "SELECT * FROM big"), Err(1146));
 }
