@@ -22,8 +22,9 @@
 //! Error numbers cross the seam as `SqlError` (MySQL's number, SQLSTATE and
 //! message); the constants live in `protocol::error::codes`.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::protocol::codes::{self, MysqlError};
 use crate::protocol::{
@@ -260,9 +261,31 @@ pub trait ResultSink {
 }
 
 /// Why a connection's work should stop, shared between its thread and
-/// whoever asks it to stop (KILL, shutdown). Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct Interrupt(Arc<AtomicU8>);
+/// whoever asks it to stop (KILL, shutdown), and the running statement's
+/// time limit (max_execution_time), checked at the same places. Cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct Interrupt(Arc<InterruptState>);
+
+#[derive(Debug)]
+struct InterruptState {
+    /// An `InterruptReason` as u8; 0: none.
+    reason: AtomicU8,
+    /// When the running statement must stop, in microseconds after
+    /// `origin`; 0: no limit. Only the connection's own thread sets it.
+    deadline_us: AtomicU64,
+    origin: Instant,
+}
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        Self(Arc::new(InterruptState {
+            reason: AtomicU8::new(0),
+            deadline_us: AtomicU64::new(0),
+            origin: Instant::now(),
+        }))
+    }
+}
 
 /// What an `Interrupt` asks for; later reasons never downgrade earlier ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -282,10 +305,19 @@ impl Interrupt {
     }
 
     /// Ok, or the error the running statement must fail with: 1317 after
-    /// a KILL, 1053 during shutdown.
+    /// a KILL, 1053 during shutdown, 3024 past the statement's time limit.
     pub fn check(&self) -> Result<(), SqlError> {
         match self.reason() {
-            None => Ok(()),
+            None => {
+                let deadline_us = self.0.deadline_us.load(Ordering::Relaxed);
+                if deadline_us != 0 && self.elapsed_us() >= deadline_us {
+                    return Err(SqlError::new(
+                        codes::ER_QUERY_TIMEOUT,
+                        "Query execution was interrupted, maximum statement execution time exceeded",
+                    ));
+                }
+                Ok(())
+            }
             Some(InterruptReason::Query | InterruptReason::Connection) => Err(SqlError::new(
                 codes::ER_QUERY_INTERRUPTED,
                 "Query execution was interrupted",
@@ -298,7 +330,7 @@ impl Interrupt {
     }
 
     pub fn reason(&self) -> Option<InterruptReason> {
-        match self.0.load(Ordering::Acquire) {
+        match self.0.reason.load(Ordering::Acquire) {
             1 => Some(InterruptReason::Query),
             2 => Some(InterruptReason::Connection),
             3 => Some(InterruptReason::Shutdown),
@@ -308,12 +340,27 @@ impl Interrupt {
 
     /// Raise to `reason` unless a stronger reason is already set.
     pub fn raise(&self, reason: InterruptReason) {
-        self.0.fetch_max(reason as u8, Ordering::AcqRel);
+        self.0.reason.fetch_max(reason as u8, Ordering::AcqRel);
+    }
+
+    /// Limit the statement about to run to `limit` from now (None: no
+    /// limit); `check` fails with 3024 once it is spent. The statement's
+    /// end calls this with None.
+    pub fn set_time_limit(&self, limit: Option<Duration>) {
+        let deadline_us = limit.map_or(0, |limit| {
+            let limit_us = u64::try_from(limit.as_micros()).unwrap_or(u64::MAX);
+            self.elapsed_us().saturating_add(limit_us).max(1)
+        });
+        self.0.deadline_us.store(deadline_us, Ordering::Relaxed);
+    }
+
+    fn elapsed_us(&self) -> u64 {
+        u64::try_from(self.0.origin.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
     /// Clear a KILL QUERY before the next command; stronger reasons stay.
     pub fn clear_query(&self) {
-        let _ = self.0.compare_exchange(
+        let _ = self.0.reason.compare_exchange(
             InterruptReason::Query as u8,
             0,
             Ordering::AcqRel,
@@ -343,5 +390,30 @@ mod tests {
         assert_eq!(interrupt.check().map_err(|e| e.code), Err(1053));
         let error = SqlError::new(codes::ER_PARSE_ERROR, "near 'x'");
         assert_eq!(error.to_string(), "ERROR 1064 (42000): near 'x'");
+    }
+
+    // A statement's time limit fails check() with 3024 once spent (waited
+    // for by polling, bounded), a KILL still reads as 1317, and clearing
+    // the limit or a generous one lets check() pass.
+    #[test]
+    fn statement_time_limit() {
+        let interrupt = Interrupt::new();
+        interrupt.set_time_limit(Some(Duration::from_secs(3600)));
+        assert_eq!(interrupt.check(), Ok(()));
+        interrupt.set_time_limit(Some(Duration::ZERO));
+        let mut code = None;
+        for _ in 0..100_000_000u64 {
+            if let Err(e) = interrupt.check() {
+                code = Some(e.code);
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        assert_eq!(code, Some(3024), "a spent time limit stops the statement");
+        interrupt.raise(InterruptReason::Query);
+        assert_eq!(interrupt.check().map_err(|e| e.code), Err(1317));
+        interrupt.clear_query();
+        interrupt.set_time_limit(None);
+        assert_eq!(interrupt.check(), Ok(()));
     }
 }

@@ -36,6 +36,15 @@ pub trait BindEnv {
     fn user(&self) -> String;
     fn connection_id(&self) -> u32;
     fn last_insert_id(&self) -> u64;
+    /// The session time zone's offset from UTC in seconds: TIMESTAMP
+    /// columns, stored in UTC, are read in it.
+    fn time_zone_offset_s(&self) -> i64 {
+        0
+    }
+    /// `@@global.name` (lower case, scope removed).
+    fn global_variable(&self, name: &str) -> Result<Value, StatementError> {
+        self.system_variable(name)
+    }
     /// Binds a subquery nested in `outer` (IN, EXISTS, scalar).
     fn bind_subquery(
         &self,
@@ -309,6 +318,32 @@ fn cast_target(data_type: &DataType) -> Result<CastTarget, StatementError> {
     })
 }
 
+/// A column read in the session time zone: a TIMESTAMP column (stored in
+/// UTC) reads as CONVERT_TZ(column, '+00:00', zone) when the zone is not
+/// UTC; every other column, and every column in UTC, reads as itself.
+pub fn zoned_column(
+    index: usize,
+    sql_type: crate::SqlType,
+    nullable: bool,
+    time_zone_offset_s: i64,
+) -> Expr {
+    let column = Expr::column(index, sql_type, nullable);
+    if time_zone_offset_s == 0 || !matches!(sql_type, crate::SqlType::Timestamp { .. }) {
+        return column;
+    }
+    let minutes = time_zone_offset_s.abs() / 60;
+    let sign = if time_zone_offset_s < 0 { '-' } else { '+' };
+    let zone = format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60);
+    Expr::Function {
+        function: Function::ConvertTz,
+        args: vec![
+            column,
+            Expr::Literal(Value::string("+00:00")),
+            Expr::Literal(Value::string(&zone)),
+        ],
+    }
+}
+
 fn function_of(name: &str) -> Option<Function> {
     Some(match name {
         "abs" => Function::Abs,
@@ -330,6 +365,11 @@ fn function_of(name: &str) -> Option<Function> {
         "instr" => Function::Instr,
         "now" | "current_timestamp" | "localtime" | "localtimestamp" => Function::Now,
         "curdate" | "current_date" => Function::CurDate,
+        "curtime" | "current_time" => Function::CurTime,
+        "sysdate" => Function::SysDate,
+        "unix_timestamp" => Function::UnixTimestamp,
+        "from_unixtime" => Function::FromUnixtime,
+        "convert_tz" => Function::ConvertTz,
         "datediff" => Function::DateDiff,
         "year" => Function::Year,
         "month" => Function::Month,
@@ -416,10 +456,11 @@ impl Binder<'_> {
                     });
                 }
                 self.note_outer(table.offset + index);
-                found = Some(Expr::column(
+                found = Some(zoned_column(
                     table.offset + index,
                     column.sql_type,
                     column.nullable,
+                    self.env.time_zone_offset_s(),
                 ));
             }
             if let Some(expr) = found {
@@ -432,10 +473,12 @@ impl Binder<'_> {
     fn variable(&self, name: &str) -> Result<Expr, StatementError> {
         if let Some(system) = name.strip_prefix("@@") {
             let system = system.to_ascii_lowercase();
+            if let Some(global) = system.strip_prefix("global.") {
+                return Ok(Expr::Literal(self.env.global_variable(global)?));
+            }
             let bare = system
                 .strip_prefix("session.")
                 .or_else(|| system.strip_prefix("local."))
-                .or_else(|| system.strip_prefix("global."))
                 .unwrap_or(&system);
             return Ok(Expr::Literal(self.env.system_variable(bare)?));
         }

@@ -25,6 +25,9 @@ use crate::value::{compare_as_values, compare_values, CompareAs, Value};
 pub struct EvalContext {
     /// The statement's start time in the session time zone (NOW(), CURDATE()).
     pub now: DateTime,
+    /// The session time zone's offset from UTC, in seconds (UNIX_TIMESTAMP,
+    /// FROM_UNIXTIME, CONVERT_TZ with 'SYSTEM' is not it: SYSTEM is UTC).
+    pub time_zone_offset_s: i64,
     pub arith: ArithSettings,
     pub warnings: Warnings,
 }
@@ -33,6 +36,7 @@ impl EvalContext {
     pub fn new(now: DateTime) -> EvalContext {
         EvalContext {
             now,
+            time_zone_offset_s: 0,
             arith: ArithSettings {
                 div_precision_increment: 4,
                 division_by_zero_is_error: false,
@@ -184,6 +188,18 @@ pub enum Function {
     Now,
     /// CURDATE(), CURRENT_DATE
     CurDate,
+    /// CURTIME([fsp]), CURRENT_TIME
+    CurTime,
+    /// SYSDATE([fsp]): the statement's start, as NOW (MySQL reads the clock
+    /// at each call).
+    SysDate,
+    /// UNIX_TIMESTAMP([datetime]): seconds since the epoch; a datetime is
+    /// read in the session time zone.
+    UnixTimestamp,
+    /// FROM_UNIXTIME(seconds): a DATETIME in the session time zone.
+    FromUnixtime,
+    /// CONVERT_TZ(datetime, from_zone, to_zone), zones as `time_zone`.
+    ConvertTz,
     DateDiff,
     Year,
     Month,
@@ -222,6 +238,11 @@ impl Function {
             Function::Instr => "instr",
             Function::Now => "now",
             Function::CurDate => "curdate",
+            Function::CurTime => "curtime",
+            Function::SysDate => "sysdate",
+            Function::UnixTimestamp => "unix_timestamp",
+            Function::FromUnixtime => "from_unixtime",
+            Function::ConvertTz => "convert_tz",
             Function::DateDiff => "datediff",
             Function::Year => "year",
             Function::Month => "month",
@@ -251,6 +272,9 @@ impl Function {
             Function::Locate => (2, 3),
             Function::Now => (0, 1),
             Function::CurDate => (0, 0),
+            Function::CurTime | Function::SysDate | Function::UnixTimestamp => (0, 1),
+            Function::FromUnixtime => (1, 1),
+            Function::ConvertTz => (3, 3),
             Function::DateDiff => (2, 2),
             Function::Year | Function::Month | Function::Day => (1, 1),
             Function::Coalesce => (1, usize::MAX),
@@ -753,7 +777,7 @@ impl Expr {
                 right,
             } => left.nullable() || right.nullable(),
             Expr::Function {
-                function: Function::Now | Function::CurDate,
+                function: Function::Now | Function::CurDate | Function::CurTime | Function::SysDate,
                 ..
             } => false,
             _ => true,

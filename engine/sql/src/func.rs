@@ -153,6 +153,30 @@ pub(crate) fn function_type(function: Function, types: &[SqlType], args: &[Expr]
                 .unwrap_or(0),
         },
         Function::CurDate => SqlType::Date,
+        Function::SysDate => SqlType::DateTime {
+            fsp: literal_int(args.first())
+                .and_then(|v| u8::try_from(v.clamp(0, 6)).ok())
+                .unwrap_or(0),
+        },
+        Function::CurTime => SqlType::Time {
+            fsp: literal_int(args.first())
+                .and_then(|v| u8::try_from(v.clamp(0, 6)).ok())
+                .unwrap_or(0),
+        },
+        Function::UnixTimestamp => SqlType::BIGINT,
+        Function::FromUnixtime => SqlType::DateTime { fsp: 0 },
+        Function::ConvertTz => match first {
+            SqlType::DateTime { fsp } | SqlType::Timestamp { fsp } => SqlType::DateTime { fsp },
+            // A literal keeps its own digits (MySQL reads constants early).
+            _ => SqlType::DateTime {
+                fsp: match args.first() {
+                    Some(Expr::Literal(v)) => v
+                        .to_datetime(&mut Warnings::default())
+                        .map_or(6, |d| d.fsp()),
+                    _ => 6,
+                },
+            },
+        },
         Function::Coalesce | Function::IfNull => aggregate_types(types),
         Function::NullIf => first,
         Function::If => aggregate_types(types.get(1..).unwrap_or(&[])),
@@ -233,7 +257,12 @@ pub(crate) fn call(
     // Most functions are NULL when any argument is.
     let null_propagates = !matches!(
         function,
-        Function::ConcatWs | Function::NullIf | Function::Now | Function::CurDate
+        Function::ConcatWs
+            | Function::NullIf
+            | Function::Now
+            | Function::CurDate
+            | Function::CurTime
+            | Function::SysDate
     ) && !matches!(function, Function::Builtin(b) if !b.null_propagates());
     if null_propagates && values.iter().any(Value::is_null) {
         return Ok(Value::Null);
@@ -405,7 +434,7 @@ pub(crate) fn call(
             };
             Value::Int(locate(&text(needle), &text(haystack), start, collation))
         }
-        Function::Now => {
+        Function::Now | Function::SysDate => {
             let fsp = if values.is_empty() {
                 0
             } else {
@@ -414,6 +443,69 @@ pub(crate) fn call(
             Value::DateTime(context.now.with_fsp(u8::try_from(fsp).unwrap_or(0)))
         }
         Function::CurDate => Value::Date(context.now.date()),
+        Function::CurTime => {
+            let fsp = if values.is_empty() {
+                0
+            } else {
+                int_arg(0, warnings).clamp(0, 6)
+            };
+            let fsp = u8::try_from(fsp).unwrap_or(0);
+            Time::new(context.now.with_fsp(fsp).micros_of_day(), fsp)
+                .map_or(Value::Null, Value::Time)
+        }
+        Function::UnixTimestamp => {
+            // The session's wall clock back to UTC, then from the epoch.
+            let local = if values.is_empty() {
+                Some(context.now)
+            } else {
+                arg(0).to_datetime(warnings)
+            };
+            match local.and_then(|d| temporal::shift_seconds(&d, -context.time_zone_offset_s)) {
+                Some(utc) if temporal::in_timestamp_range(&utc) => Value::Int(
+                    utc.total_micros().div_euclid(MICROS_PER_SECOND) - temporal::epoch_seconds(),
+                ),
+                // Before the epoch or past TIMESTAMP's range: 0, as MySQL.
+                Some(_) => Value::Int(0),
+                None => Value::Null,
+            }
+        }
+        Function::FromUnixtime => {
+            let seconds = int_arg(0, warnings);
+            let local = i64::try_from(seconds)
+                .ok()
+                .filter(|s| (0..=i64::from(i32::MAX)).contains(s))
+                .and_then(|s| {
+                    s.checked_add(temporal::epoch_seconds())?
+                        .checked_add(context.time_zone_offset_s)?
+                        .checked_mul(MICROS_PER_SECOND)
+                })
+                .and_then(|micros| DateTime::from_total_micros(micros, 0));
+            local.map_or(Value::Null, Value::DateTime)
+        }
+        Function::ConvertTz => {
+            let zone = |position: usize| {
+                std::str::from_utf8(&text(position))
+                    .ok()
+                    .and_then(temporal::parse_time_zone)
+            };
+            match (arg(0).to_datetime(warnings), zone(1), zone(2)) {
+                (Some(value), Some(from), Some(to)) => {
+                    let fsp = match call_expr.result_type() {
+                        SqlType::DateTime { fsp } => fsp,
+                        _ => value.fsp(),
+                    };
+                    let value = value.with_fsp(fsp);
+                    match temporal::shift_seconds(&value, -from) {
+                        // Outside TIMESTAMP's range MySQL leaves it as is.
+                        Some(utc) if temporal::in_timestamp_range(&utc) => {
+                            temporal::shift_seconds(&utc, to).map_or(Value::Null, Value::DateTime)
+                        }
+                        _ => Value::DateTime(value),
+                    }
+                }
+                _ => Value::Null,
+            }
+        }
         Function::DateDiff => match (arg(0).to_datetime(warnings), arg(1).to_datetime(warnings)) {
             (Some(a), Some(b)) => Value::Int(a.date().day_number() - b.date().day_number()),
             _ => Value::Null,

@@ -10,7 +10,8 @@
 //!   DECIMAL(p,s)       16 bytes: the mantissa at scale s (i128)
 //!   strings and bytes  length u32 | bytes
 //!   DATE               4 bytes: day number (i32)
-//!   DATETIME/TIMESTAMP 8 bytes: microseconds since 0000-01-01 (i64)
+//!   DATETIME/TIMESTAMP 8 bytes: microseconds since 0000-01-01 (i64);
+//!                      TIMESTAMP in UTC (the session converts)
 //!   TIME               8 bytes: signed microseconds (i64)
 //! ```
 //! The column types come from the table's definition, never from the row,

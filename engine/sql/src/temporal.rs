@@ -2,6 +2,10 @@
 //! arithmetic (proleptic Gregorian, as MySQL's TO_DAYS), and text formatting.
 //! Zero dates ('0000-00-00') and zero-in-date parts are NOT supported: they
 //! parse as invalid (NULL with a warning), as in MySQL's NO_ZERO_DATE mode.
+//!
+//! Time zones are UTC offsets only (`+05:30`), plus `SYSTEM` and `UTC`:
+//! the system zone is UTC, and without MySQL's time zone tables no other
+//! named zone (nor daylight saving) is known.
 
 use std::fmt;
 
@@ -502,9 +506,96 @@ pub fn datetime_from_number(number: i64) -> Option<(DateTime, bool)> {
     ))
 }
 
+/// A time zone as `time_zone` and CONVERT_TZ spell it, as its offset from
+/// UTC in seconds: `SYSTEM` (UTC here), `UTC`, or `[+-]H:MM` from -13:59
+/// to +14:00 (MySQL's range). None for anything else.
+pub fn parse_time_zone(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("SYSTEM") || text.eq_ignore_ascii_case("UTC") {
+        return Some(0);
+    }
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, text.get(1..)?),
+        b'-' => (-1, text.get(1..)?),
+        _ => return None,
+    };
+    let (hours, minutes) = rest.split_once(':')?;
+    let digits = |s: &str, most: usize| {
+        (!s.is_empty() && s.len() <= most && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+    };
+    let (hours, minutes) = (digits(hours, 2)?, digits(minutes, 2)?);
+    if minutes > 59 {
+        return None;
+    }
+    let offset_s = sign * (hours * 3600 + minutes * 60);
+    (-(13 * 3600 + 59 * 60)..=14 * 3600)
+        .contains(&offset_s)
+        .then_some(offset_s)
+}
+
+/// Seconds from 0000-01-01 to the Unix epoch (1970-01-01 00:00:00 UTC).
+pub fn epoch_seconds() -> i64 {
+    Date::new(1970, 1, 1).map_or(0, |d| d.day_number()) * 86_400
+}
+
+/// Whether `utc` lies in TIMESTAMP's range, 1970-01-01 00:00:01 to
+/// 2038-01-19 03:14:07 UTC (CONVERT_TZ leaves values outside it alone).
+pub fn in_timestamp_range(utc: &DateTime) -> bool {
+    let seconds = utc.total_micros().div_euclid(MICROS_PER_SECOND) - epoch_seconds();
+    (1..=i64::from(i32::MAX)).contains(&seconds)
+}
+
+/// `value` moved by `offset_s` seconds (from one zone's wall clock to
+/// another's), keeping its precision; None past the calendar's range.
+pub fn shift_seconds(value: &DateTime, offset_s: i64) -> Option<DateTime> {
+    DateTime::from_total_micros(
+        value
+            .total_micros()
+            .checked_add(offset_s.checked_mul(MICROS_PER_SECOND)?)?,
+        value.fsp(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Zones: SYSTEM and UTC are offset 0, offsets parse within MySQL's
+    // -13:59..+14:00, anything else (named zones, junk) is refused.
+    #[test]
+    fn time_zones_parse() {
+        assert_eq!(parse_time_zone("SYSTEM"), Some(0));
+        assert_eq!(parse_time_zone("utc"), Some(0));
+        assert_eq!(parse_time_zone("+00:00"), Some(0));
+        assert_eq!(parse_time_zone("+05:30"), Some(19_800));
+        assert_eq!(parse_time_zone("-8:00"), Some(-28_800));
+        assert_eq!(parse_time_zone("+14:00"), Some(50_400));
+        assert_eq!(parse_time_zone("-13:59"), Some(-50_340));
+        for bad in [
+            "+14:01",
+            "-14:00",
+            "+05:60",
+            "Europe/Paris",
+            "05:30",
+            "+:30",
+            "+1:2:3",
+            "",
+        ] {
+            assert_eq!(parse_time_zone(bad), None, "{bad}");
+        }
+        let noon = Date::new(2024, 1, 1)
+            .and_then(|d| DateTime::new(d, 12 * 3_600 * MICROS_PER_SECOND, 0))
+            .expect("a datetime");
+        let shifted = shift_seconds(&noon, -19_800).map(|d| d.to_string());
+        assert_eq!(shifted.as_deref(), Some("2024-01-01 06:30:00"));
+        assert!(in_timestamp_range(&noon));
+        let epoch = Date::new(1970, 1, 1)
+            .map(DateTime::from_date)
+            .expect("epoch");
+        assert!(!in_timestamp_range(&epoch));
+    }
 
     // Day numbers agree with MySQL's TO_DAYS offsets and round-trip over a wide range.
     #[test]

@@ -332,3 +332,294 @@ fn rows_stream_until_an_error() {
     assert_eq!(outcome.map_err(|e| e.code()), Err(1690));
     assert!(sink.rows.is_empty());
 }
+
+// RIGHT JOIN is LEFT JOIN with the sides swapped (MySQL's rewrite), and
+// `SELECT *` still shows the left table's columns first after ON; NATURAL
+// and USING joins show the joined column once, first, with the value of
+// the side that is never NULL-extended. Answers are MySQL 8's (checked
+// on MariaDB 10.11, which agrees).
+#[test]
+fn right_natural_and_using_joins() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = session(dir.path());
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT a.s, b.id FROM a RIGHT JOIN b ON b.a_id = a.id ORDER BY b.id"
+        ),
+        ["one,1", "one,2", "two,3", "NULL,4"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT * FROM a RIGHT OUTER JOIN b ON b.a_id = a.id WHERE b.id = 4"
+        ),
+        ["NULL,NULL,NULL,4,9,900"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT COUNT(*), COUNT(a.id) FROM a RIGHT JOIN b ON a.id = b.a_id AND a.k > 10"
+        ),
+        ["4,1"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT a.id, b.id, c.y FROM a RIGHT JOIN b ON b.a_id = a.id \
+             JOIN c ON c.x = a.k ORDER BY b.id"
+        ),
+        ["1,1,ONE", "1,2,ONE", "2,3,two"]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM a NATURAL JOIN b ORDER BY id"),
+        ["1,10,one,1,100", "2,20,two,1,101", "3,NULL,three,2,200"]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM a JOIN b USING (id) ORDER BY id"),
+        ["1,10,one,1,100", "2,20,two,1,101", "3,NULL,three,2,200"]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM b NATURAL LEFT JOIN a ORDER BY id"),
+        [
+            "1,1,100,10,one",
+            "2,1,101,20,two",
+            "3,2,200,NULL,three",
+            "4,9,900,NULL,NULL"
+        ]
+    );
+    // RIGHT JOIN USING: the coalesced column and b's come first (MySQL).
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM a NATURAL RIGHT JOIN b ORDER BY id"),
+        [
+            "1,1,100,10,one",
+            "2,1,101,20,two",
+            "3,2,200,NULL,three",
+            "4,9,900,NULL,NULL"
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT id, a.s FROM a RIGHT JOIN b USING (id) ORDER BY 1"
+        ),
+        ["1,one", "2,two", "3,three", "4,NULL"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT * FROM a LEFT JOIN b USING (id) WHERE a.id = 3"
+        ),
+        ["3,NULL,three,2,200"]
+    );
+    // Qualified `t.*` shows all of t, the joined column included.
+    assert_eq!(
+        rows(&mut s, "SELECT b.* FROM a JOIN b USING (id) WHERE id = 1"),
+        ["1,1,100"]
+    );
+    // No shared name: NATURAL JOIN is a cross join.
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM a NATURAL JOIN c"), ["9"]);
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT * FROM a JOIN b ON a.id = b.id RIGHT JOIN c ON c.x = a.k"
+        ),
+        Err(1235)
+    );
+}
+
+// WITH: each common table expression binds as a derived table wherever it
+// is named (several times, in subqueries, after the ones before it), with
+// its column list. Answers are MySQL 8's (checked on MariaDB 10.11).
+#[test]
+fn common_table_expressions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = session(dir.path());
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH big AS (SELECT id, v FROM b WHERE v > 100) SELECT COUNT(*) FROM big"
+        ),
+        ["3"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH x AS (SELECT id FROM a), y AS (SELECT id * 10 AS t FROM x) \
+             SELECT x.id, y.t FROM x JOIN y ON y.t = x.id * 10 ORDER BY 1"
+        ),
+        ["1,10", "2,20", "3,30"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH x AS (SELECT id FROM a) SELECT COUNT(*) FROM x AS p, x AS q"
+        ),
+        ["9"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH s (n, total) AS (SELECT a_id, SUM(v) FROM b GROUP BY a_id) \
+             SELECT n, total FROM s ORDER BY n"
+        ),
+        ["1,201", "2,200", "9,900"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH x AS (SELECT a_id FROM b) \
+             SELECT id FROM a WHERE id IN (SELECT a_id FROM x) ORDER BY id"
+        ),
+        ["1", "2"]
+    );
+    // A CTE hides a table of its name.
+    assert_eq!(
+        rows(&mut s, "WITH a AS (SELECT 7 AS id) SELECT id FROM a"),
+        ["7"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT * FROM (WITH q AS (SELECT 1 AS one) SELECT one FROM q) AS t"
+        ),
+        ["1"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH u AS (SELECT id FROM a UNION SELECT a_id FROM b) SELECT COUNT(*) FROM u"
+        ),
+        ["4"]
+    );
+    // Not visible in itself (no recursion): the table x does not exist.
+    assert_eq!(
+        run(&mut s, "WITH x AS (SELECT * FROM x) SELECT * FROM x"),
+        Err(1146)
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            "WITH x AS (SELECT 1), x AS (SELECT 2) SELECT * FROM x"
+        ),
+        Err(1066)
+    );
+    assert_eq!(
+        run(&mut s, "WITH x (p, q) AS (SELECT 1) SELECT * FROM x"),
+        Err(1353)
+    );
+    // A derived table takes a column list too.
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT t.p FROM (SELECT id FROM a) AS t (p) ORDER BY 1"
+        ),
+        ["1", "2", "3"]
+    );
+    // The names are gone after the statement.
+    assert_eq!(run(&mut s, "SELECT * FROM big"), Err(1146));
+}
+
+// max_execution_time (and the MAX_EXECUTION_TIME hint) stop a long
+// read-only SELECT, a cross join over rows held in memory, with MySQL's
+// 3024; the session goes on and 0 means no limit.
+#[test]
+fn max_execution_time_stops_a_long_select() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = session(dir.path());
+    let values: Vec<String> = (0..300).map(|i| format!("({i})")).collect();
+    rows(
+        &mut s,
+        &format!(
+            "CREATE TABLE n (x INT); INSERT INTO n VALUES {}",
+            values.join(",")
+        ),
+    );
+    let cross = "SELECT p.x FROM n p, n q, n r WHERE p.x + q.x + r.x < 0";
+    rows(&mut s, "SET max_execution_time = 1");
+    assert_eq!(rows(&mut s, "SELECT @@max_execution_time"), ["1"]);
+    assert_eq!(run(&mut s, cross), Err(3024));
+    // Small statements still finish under the limit.
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM n"), ["300"]);
+    rows(&mut s, "SET max_execution_time = 0");
+    assert_eq!(
+        run(
+            &mut s,
+            &cross.replacen("SELECT", "SELECT /*+ MAX_EXECUTION_TIME(1) */", 1)
+        ),
+        Err(3024)
+    );
+    assert_eq!(rows(&mut s, "SELECT COUNT(*) FROM n WHERE x < 10"), ["10"]);
+}
+
+// WITH RECURSIVE: the anchor's rows, then rounds of the recursive part
+// over the last round's rows until one adds none (UNION DISTINCT drops
+// rows seen before, so a cycle ends); starting a round past
+// cte_max_recursion_depth is MySQL's 3636 (with 10, ten rounds may run,
+// the last adding nothing). Answers are MySQL 8's.
+#[test]
+fn recursive_common_table_expressions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut s = session(dir.path());
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) \
+             SELECT * FROM r"
+        ),
+        ["1", "2", "3"]
+    );
+    rows(
+        &mut s,
+        "CREATE TABLE e (id INT PRIMARY KEY, boss INT); \
+         INSERT INTO e VALUES (1, NULL), (2, 1), (3, 1), (4, 2), (5, 4)",
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH RECURSIVE chain (id, depth) AS ( \
+               SELECT id, 0 FROM e WHERE boss IS NULL \
+               UNION ALL \
+               SELECT e.id, chain.depth + 1 FROM e JOIN chain ON e.boss = chain.id) \
+             SELECT id, depth FROM chain ORDER BY id"
+        ),
+        ["1,0", "2,1", "3,1", "4,2", "5,3"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH RECURSIVE r (n) AS (SELECT 1 UNION SELECT (n % 3) + 1 FROM r) \
+             SELECT n FROM r ORDER BY n"
+        ),
+        ["1", "2", "3"]
+    );
+    // Not naming itself, a CTE of WITH RECURSIVE is an ordinary one.
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH RECURSIVE x AS (SELECT 1 AS one UNION ALL SELECT 2) \
+             SELECT COUNT(*) FROM x AS p, x AS q"
+        ),
+        ["4"]
+    );
+    let endless = "WITH RECURSIVE r (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+                   SELECT COUNT(*) FROM r";
+    assert_eq!(run(&mut s, endless), Err(3636));
+    rows(&mut s, "SET cte_max_recursion_depth = 10");
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH RECURSIVE r (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10) \
+             SELECT MAX(n) FROM r"
+        ),
+        ["10"]
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            "WITH RECURSIVE r (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 11) \
+             SELECT MAX(n) FROM r"
+        ),
+        Err(3636)
+    );
+}

@@ -162,3 +162,156 @@ fn transactions_and_statement_rollback() {
     drop(session);
     db.shutdown().expect("shutdown");
 }
+
+// time_zone: NOW() and its kin read the session's zone; TIMESTAMP columns
+// are stored in UTC and shown in the session's zone while DATETIME columns
+// stay as written (MySQL's rule); named zones other than UTC and SYSTEM
+// are 1298. Answers are MySQL 8's.
+#[test]
+fn time_zone_moves_now_and_timestamp_columns() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = open(dir.path());
+    let mut s = SqlSession::new(Arc::clone(&db), 1, "root", Interrupt::new());
+    rows(
+        &mut s,
+        "CREATE DATABASE d; USE d; \
+         CREATE TABLE t (id INT PRIMARY KEY, ts TIMESTAMP NULL, dt DATETIME)",
+    );
+    assert_eq!(rows(&mut s, "SELECT @@time_zone"), ["SYSTEM"]);
+    rows(&mut s, "SET time_zone = '+05:30'");
+    assert_eq!(rows(&mut s, "SELECT @@session.time_zone"), ["+05:30"]);
+    rows(
+        &mut s,
+        "INSERT INTO t VALUES (1, '2024-01-01 12:00:00', '2024-01-01 12:00:00')",
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT ts, dt FROM t"),
+        ["2024-01-01 12:00:00,2024-01-01 12:00:00"]
+    );
+    rows(&mut s, "SET time_zone = '+00:00'");
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM t"),
+        ["1,2024-01-01 06:30:00,2024-01-01 12:00:00"]
+    );
+    rows(&mut s, "SET time_zone = '-08:00'");
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM t"),
+        ["1,2023-12-31 22:30:00,2024-01-01 12:00:00"]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM t WHERE ts = '2023-12-31 22:30:00'"),
+        ["1"]
+    );
+    // The same instant in every zone.
+    assert_eq!(
+        rows(&mut s, "SELECT UNIX_TIMESTAMP(ts) FROM t"),
+        ["1704090600"]
+    );
+    rows(
+        &mut s,
+        "UPDATE t SET ts = '2024-06-01 00:00:00' WHERE id = 1",
+    );
+    rows(&mut s, "SET time_zone = 'UTC'");
+    assert_eq!(rows(&mut s, "SELECT ts FROM t"), ["2024-06-01 08:00:00"]);
+    assert_eq!(
+        rows(&mut s, "SELECT UNIX_TIMESTAMP(ts) FROM t"),
+        ["1717228800"]
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT FROM_UNIXTIME(0), FROM_UNIXTIME(1717228800)"),
+        ["1970-01-01 00:00:00,2024-06-01 08:00:00"]
+    );
+    rows(&mut s, "SET time_zone = '+05:30'");
+    assert_eq!(
+        rows(&mut s, "SELECT FROM_UNIXTIME(0)"),
+        ["1970-01-01 05:30:00"]
+    );
+    // NOW() is the zone's wall clock: 5 h 30 min ahead of UTC's.
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT UNIX_TIMESTAMP(NOW()) - UNIX_TIMESTAMP(CONVERT_TZ(NOW(), '+05:30', '+00:00')), \
+             UNIX_TIMESTAMP() = UNIX_TIMESTAMP(NOW()), FROM_UNIXTIME(UNIX_TIMESTAMP()) = NOW(), \
+             SYSDATE() = NOW(), CURTIME() = CAST(NOW() AS TIME), CURRENT_DATE = CURDATE()"
+        ),
+        ["19800,1,1,1,1,1"]
+    );
+    rows(&mut s, "INSERT INTO t VALUES (2, NOW(), NOW())");
+    rows(&mut s, "SET time_zone = SYSTEM");
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT UNIX_TIMESTAMP(dt) - UNIX_TIMESTAMP(ts) FROM t WHERE id = 2"
+        ),
+        ["19800"]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT CONVERT_TZ('2004-01-01 12:00:00', '+00:00', '+10:00'), \
+             CONVERT_TZ('2004-01-01 12:00:00', 'GMT', 'MET'), \
+             CONVERT_TZ('1960-01-01 12:00:00', '+00:00', '+10:00')"
+        ),
+        ["2004-01-01 22:00:00,NULL,1960-01-01 12:00:00"]
+    );
+    for bad in ["'Europe/Paris'", "'+14:30'", "'5:30'"] {
+        match run(&mut s, &format!("SET time_zone = {bad}")) {
+            Err(code) => assert_eq!(code, 1298, "{bad}"),
+            Ok(_) => panic!("time zone {bad} accepted"),
+        }
+    }
+    assert_eq!(rows(&mut s, "SELECT @@time_zone"), ["SYSTEM"]);
+}
+
+// SET GLOBAL max_execution_time / time_zone: checked as SET SESSION is,
+// read by @@global, taken by sessions that start later (and by a reset
+// one), not by the session that set it; other variables are refused
+// (1235), and an account without SUPER is denied (1227).
+#[test]
+fn set_global_reaches_new_sessions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = open(dir.path());
+    let mut first = SqlSession::new(Arc::clone(&db), 1, "root", Interrupt::new());
+    rows(&mut first, "SET GLOBAL max_execution_time = 1500");
+    rows(&mut first, "SET @@global.time_zone = '+01:00'");
+    assert_eq!(
+        rows(
+            &mut first,
+            "SELECT @@max_execution_time, @@time_zone, \
+             @@global.max_execution_time, @@global.time_zone"
+        ),
+        ["0,SYSTEM,1500,+01:00"]
+    );
+    let mut second = SqlSession::new(Arc::clone(&db), 2, "root", Interrupt::new());
+    assert_eq!(
+        rows(&mut second, "SELECT @@max_execution_time, @@time_zone"),
+        ["1500,+01:00"]
+    );
+    assert_eq!(
+        rows(&mut second, "SELECT FROM_UNIXTIME(0)"),
+        ["1970-01-01 01:00:00"]
+    );
+    rows(&mut second, "SET time_zone = '+02:00'");
+    second.reset().expect("COM_RESET_CONNECTION");
+    assert_eq!(rows(&mut second, "SELECT @@time_zone"), ["+01:00"]);
+    assert_eq!(
+        run(&mut first, "SET GLOBAL time_zone = 'Mars'").err(),
+        Some(1298)
+    );
+    assert_eq!(
+        run(&mut first, "SET GLOBAL sql_mode = ''").err(),
+        Some(1235)
+    );
+    assert_eq!(
+        run(&mut first, "SET GLOBAL no_such_thing = 1").err(),
+        Some(1193)
+    );
+    assert_eq!(rows(&mut first, "SELECT @@global.time_zone"), ["+01:00"]);
+    rows(&mut first, "SET GLOBAL time_zone = DEFAULT");
+    assert_eq!(rows(&mut first, "SELECT @@global.time_zone"), ["SYSTEM"]);
+    let mut nobody = SqlSession::new(Arc::clone(&db), 3, "nobody", Interrupt::new());
+    assert_eq!(
+        run(&mut nobody, "SET GLOBAL max_execution_time = 1").err(),
+        Some(1227)
+    );
+}

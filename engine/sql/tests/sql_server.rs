@@ -646,3 +646,141 @@ fn rust_client_speaks_the_binary_protocol() {
     drop(conn);
     stop(server, database);
 }
+
+// Prepare announces the result columns of every statement that returns
+// rows (join, UNION, derived table, subquery in the projection, no FROM,
+// SHOW, EXPLAIN), so the `mysql` crate reads their rows in the binary
+// protocol; `LIMIT ?` takes its counts from parameters, and a negative
+// one is MySQL's 1210.
+#[test]
+fn rust_client_prepares_joins_unions_and_limits() {
+    use mysql::prelude::Queryable;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, database) = start(dir.path(), true);
+    let port = server.local_addr().port();
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some("127.0.0.1"))
+        .tcp_port(port)
+        .user(Some("root"))
+        .pass(Some(PASSWORD))
+        .db_name(Some("mysql"))
+        .prefer_socket(false);
+    let mut conn = mysql::Conn::new(opts).expect("rust client connects");
+    conn.query_drop(
+        "CREATE DATABASE pj; USE pj; \
+         CREATE TABLE a (id INT PRIMARY KEY, name VARCHAR(10)); \
+         CREATE TABLE b (id INT PRIMARY KEY, a_id INT, v INT); \
+         INSERT INTO a VALUES (1, 'one'), (2, 'two'), (3, 'three'); \
+         INSERT INTO b VALUES (1, 1, 100), (2, 1, 101), (3, 2, 200), (4, 9, 900)",
+    )
+    .expect("setup");
+    let names = |statement: &mysql::Statement| -> Vec<String> {
+        statement
+            .columns()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect()
+    };
+
+    let join = conn
+        .prep("SELECT a.name, b.v FROM a JOIN b ON b.a_id = a.id WHERE b.v > ? ORDER BY b.v")
+        .expect("prepare join");
+    assert_eq!(names(&join), ["name", "v"], "join columns at prepare");
+    let rows: Vec<(String, i64)> = conn.exec(&join, (100,)).expect("join executes");
+    assert_eq!(rows, [("one".to_string(), 101), ("two".to_string(), 200)]);
+
+    let union = conn
+        .prep("SELECT id FROM a WHERE id < ? UNION SELECT a_id FROM b ORDER BY 1")
+        .expect("prepare union");
+    assert_eq!(names(&union), ["id"], "UNION columns at prepare");
+    let ids: Vec<i64> = conn.exec(&union, (3,)).expect("union executes");
+    assert_eq!(ids, [1, 2, 9]);
+
+    let derived = conn
+        .prep(
+            "SELECT t.n, (SELECT MAX(v) FROM b WHERE b.a_id = ?) AS top \
+             FROM (SELECT COUNT(*) AS n FROM b) AS t",
+        )
+        .expect("prepare derived table");
+    assert_eq!(names(&derived), ["n", "top"]);
+    let row: Option<(i64, i64)> = conn.exec_first(&derived, (1,)).expect("derived executes");
+    assert_eq!(row, Some((4, 101)));
+
+    let no_from = conn
+        .prep("SELECT ? + 1 AS next, 'x'")
+        .expect("prepare no FROM");
+    assert_eq!(names(&no_from), ["next", "x"]);
+    let row: Option<(i64, String)> = conn.exec_first(&no_from, (41,)).expect("no FROM");
+    assert_eq!(row, Some((42, "x".to_string())));
+
+    let show = conn.prep("SHOW TABLES").expect("prepare SHOW TABLES");
+    assert_eq!(names(&show), ["Tables_in_pj"]);
+    let tables: Vec<String> = conn.exec(&show, ()).expect("SHOW TABLES executes");
+    assert_eq!(tables, ["a", "b"]);
+    let show = conn
+        .prep("SHOW COLUMNS FROM a")
+        .expect("prepare SHOW COLUMNS");
+    assert_eq!(show.columns().len(), 6);
+    let fields: Vec<mysql::Row> = conn.exec(&show, ()).expect("SHOW COLUMNS executes");
+    assert_eq!(fields.len(), 2);
+    let explain = conn
+        .prep("EXPLAIN SELECT * FROM a JOIN b ON b.a_id = a.id")
+        .expect("prepare EXPLAIN");
+    assert_eq!(explain.columns().len(), 12);
+    let lines: Vec<mysql::Row> = conn.exec(&explain, ()).expect("EXPLAIN executes");
+    assert_eq!(lines.len(), 2, "one EXPLAIN row per table");
+
+    let limit = conn
+        .prep("SELECT id FROM b ORDER BY id LIMIT ?, ?")
+        .expect("prepare LIMIT ?, ?");
+    let ids: Vec<i64> = conn.exec(&limit, (1, 2)).expect("LIMIT ?, ?");
+    assert_eq!(ids, [2, 3]);
+    let limit = conn
+        .prep("SELECT id FROM b ORDER BY id LIMIT ? OFFSET ?")
+        .expect("prepare LIMIT ? OFFSET ?");
+    let ids: Vec<i64> = conn.exec(&limit, (3, 2)).expect("LIMIT ? OFFSET ?");
+    assert_eq!(ids, [3, 4]);
+    let ids: Vec<i64> = conn.exec(&limit, (0, 0)).expect("LIMIT 0");
+    assert!(ids.is_empty(), "LIMIT 0 returns no row: {ids:?}");
+    match conn.exec::<i64, _, _>(&limit, (-1, 0)) {
+        Err(mysql::Error::MySqlError(e)) => assert_eq!(e.code, 1210, "{e}"),
+        other => panic!("negative LIMIT accepted: {other:?}"),
+    }
+    match conn.exec::<i64, _, _>(&limit, ("two", 0)) {
+        Err(mysql::Error::MySqlError(e)) => assert_eq!(e.code, 1210, "{e}"),
+        other => panic!("string LIMIT accepted: {other:?}"),
+    }
+    let update = conn
+        .prep("UPDATE b SET v = v + 1 ORDER BY id LIMIT ?")
+        .expect("prepare UPDATE ... LIMIT ?");
+    conn.exec_drop(&update, (2,)).expect("UPDATE ... LIMIT ?");
+    let values: Vec<i64> = conn
+        .query("SELECT v FROM b ORDER BY id")
+        .expect("read back");
+    assert_eq!(values, [101, 102, 200, 900]);
+
+    // A TIMESTAMP bound in the binary protocol is taken in the session's
+    // time zone and read back in another.
+    conn.query_drop("CREATE TABLE z (id INT PRIMARY KEY, at TIMESTAMP NULL)")
+        .expect("TIMESTAMP table");
+    conn.query_drop("SET time_zone = '+05:30'")
+        .expect("offset zone");
+    conn.exec_drop(
+        "INSERT INTO z VALUES (?, ?)",
+        (1, mysql::Value::Date(2024, 1, 1, 12, 0, 0, 0)),
+    )
+    .expect("insert a TIMESTAMP");
+    conn.query_drop("SET time_zone = '-08:00'")
+        .expect("another zone");
+    let at: Option<mysql::Value> = conn
+        .exec_first("SELECT at FROM z WHERE id = ?", (1,))
+        .expect("read the TIMESTAMP");
+    assert_eq!(at, Some(mysql::Value::Date(2023, 12, 31, 22, 30, 0, 0)));
+    match conn.query_drop("SET time_zone = 'Mars/Olympus'") {
+        Err(mysql::Error::MySqlError(e)) => assert_eq!(e.code, 1298, "{e}"),
+        other => panic!("unknown zone accepted: {other:?}"),
+    }
+    drop(conn);
+    stop(server, database);
+}

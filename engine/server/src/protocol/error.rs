@@ -47,6 +47,7 @@ pub mod codes {
     pub const ER_STMT_HAS_NO_OPEN_CURSOR: MysqlError = error(1421, b"HY000");
     pub const ER_MAX_PREPARED_STMT_COUNT_REACHED: MysqlError = error(1461, b"42000");
     pub const ER_MALFORMED_PACKET: MysqlError = error(1835, b"HY000");
+    pub const ER_QUERY_TIMEOUT: MysqlError = error(3024, b"HY000");
     pub const ER_CLIENT_INTERACTION_TIMEOUT: MysqlError = error(4031, b"HY000");
 }
 

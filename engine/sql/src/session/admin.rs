@@ -188,29 +188,8 @@ impl SqlSession {
             )
         })?;
         let everyone = self.require_global(Privileges::PROCESS).is_ok();
-        let text = SqlType::Text {
-            collation: Collation::Utf8mb4_0900AiCi,
-        };
-        let number = SqlType::Int {
-            width: IntWidth::Big,
-            unsigned: true,
-        };
         let string = |s: String| Value::string(&s);
-        let names = [
-            "Id", "User", "Host", "db", "Command", "Time", "State", "Info",
-        ];
-        let types: Vec<SqlType> = names
-            .iter()
-            .map(|n| match *n {
-                "Id" | "Time" => number,
-                _ => text,
-            })
-            .collect();
-        let columns: Vec<Column> = names
-            .iter()
-            .zip(&types)
-            .map(|(name, sql_type)| column_definition(sql_type, true, name))
-            .collect();
+        let (columns, types) = processlist_columns();
         send_columns(sink, &columns)?;
         for p in processes.list() {
             if !(everyone || p.user == self.user) {
@@ -266,6 +245,33 @@ impl SqlSession {
             .filter(|(name, _)| pattern.as_deref().is_none_or(|p| like_ci(name, p)))
             .map(|(name, value)| vec![name.to_string(), value])
             .collect();
-        self.text_rows(sink, &["Variable_name", "Value"], rows)
+        self.text_rows(sink, VARIABLE_TITLES, rows)
     }
+}
+
+/// SHOW PROCESSLIST's columns and their types.
+pub(super) fn processlist_columns() -> (Vec<Column>, Vec<SqlType>) {
+    let text = SqlType::Text {
+        collation: Collation::Utf8mb4_0900AiCi,
+    };
+    let number = SqlType::Int {
+        width: IntWidth::Big,
+        unsigned: true,
+    };
+    let names = [
+        "Id", "User", "Host", "db", "Command", "Time", "State", "Info",
+    ];
+    let types: Vec<SqlType> = names
+        .iter()
+        .map(|n| match *n {
+            "Id" | "Time" => number,
+            _ => text,
+        })
+        .collect();
+    let columns = names
+        .iter()
+        .zip(&types)
+        .map(|(name, sql_type)| column_definition(sql_type, true, name))
+        .collect();
+    (columns, types)
 }

@@ -12,15 +12,15 @@
 //! re-tokenised per execution.
 //! Prepare also reports the result's column definitions, as MySQL does
 //! (libmysqlclient reads a result set only when prepare announced one):
-//! the SELECT's projection is bound against the table with NULL for every
-//! parameter. What is kept is the AST, not a bound plan: names resolve
-//! again at each execution, so DDL between executions is seen (MySQL
-//! re-prepares then too).
+//! a query (joins, UNION, derived tables, subqueries, no FROM) is bound,
+//! not run, with NULL for every parameter and `LIMIT ?` taken as
+//! unknown; SHOW and EXPLAIN report the columns their own code sends (see
+//! `SqlSession::result_columns`). What is kept is the AST, not a bound
+//! plan: names resolve again at each execution, so DDL between
+//! executions is seen (MySQL re-prepares then too).
 //!
-//! Knowingly different from MySQL: result columns at prepare are worked
-//! out for single-table (or table-less) SELECTs; other result-returning
-//! statements (joins, UNION, SHOW) announce none at prepare, and a client
-//! that trusts the announcement cannot read their rows.
+//! Knowingly different from MySQL: SHOW GRANTS and the account statements
+//! (parsed apart from sqlparser) cannot be prepared.
 
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ use floe_server::protocol::{StatementId, StatusFlags, StoredCredential, Value as
 use floe_server::{
     Backend, Column, ListedField, Prepared, ResultSink, Session, SessionContext, SqlError,
 };
-use sqlparser::ast::{self, Statement};
+use sqlparser::ast::Statement;
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
@@ -289,94 +289,20 @@ impl SqlSession {
     }
 
     /// The result columns `statement` will have, worked out without running
-    /// it (every parameter NULL); empty for statements without a result set
-    /// and for results this cannot tell (see the module comment).
+    /// it (every parameter NULL): queries are bound, SHOW and EXPLAIN give
+    /// the columns their code sends (`SqlSession::result_columns`); empty
+    /// for statements without a result set.
     fn describe_prepared(
         &mut self,
         statement: &Statement,
         places: &Arc<Vec<(u64, u64)>>,
     ) -> super::Result<Vec<Column>> {
-        let Statement::Query(query) = statement else {
-            return Ok(Vec::new());
-        };
-        let ast::SetExpr::Select(select) = query.body.as_ref() else {
-            return Ok(Vec::new());
-        };
-        let (meta, alias) = match select.from.as_slice() {
-            [] => (None, String::new()),
-            [from] if from.joins.is_empty() => {
-                let ast::TableFactor::Table { name, alias, .. } = &from.relation else {
-                    return Ok(Vec::new());
-                };
-                let meta = self.lookup(name)?;
-                let alias = alias
-                    .as_ref()
-                    .map_or_else(|| meta.name.clone(), |a| a.name.value.clone());
-                (Some(meta), alias)
-            }
-            _ => return Ok(Vec::new()),
-        };
         self.parameter_places = Arc::clone(places);
         self.parameters = vec![Value::Null; places.len()];
-        let columns = self.describe_projection(select, meta.as_deref(), &alias);
+        self.describing = true;
+        let columns = self.result_columns(statement);
+        self.describing = false;
         self.parameters.clear();
-        columns
-    }
-
-    fn describe_projection(
-        &self,
-        select: &ast::Select,
-        meta: Option<&crate::catalog::TableMeta>,
-        alias: &str,
-    ) -> super::Result<Vec<Column>> {
-        let mut binder = self.binder(meta, alias, "field list");
-        let aggregate_mode = select.projection.iter().any(|item| match item {
-            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
-                crate::bind::has_aggregate(e)
-            }
-            _ => false,
-        });
-        if aggregate_mode {
-            binder.aggregates = Some(Vec::new());
-        }
-        let mut columns = Vec::new();
-        for item in &select.projection {
-            match item {
-                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
-                    let Some(meta) = meta else {
-                        return Err(super::parse_error("* without a table"));
-                    };
-                    for (i, _) in meta.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
-                        columns.push(self.table_column(meta, alias, i));
-                    }
-                }
-                ast::SelectItem::UnnamedExpr(e)
-                | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
-                    let expr = binder.bind(e)?;
-                    let mut column = match (&expr, meta) {
-                        (crate::expr::Expr::Column { index, .. }, Some(meta))
-                            if *index < meta.columns.len() && !aggregate_mode =>
-                        {
-                            let mut c = self.table_column(meta, alias, *index);
-                            if let ast::Expr::Identifier(i) = e {
-                                c.name = i.value.clone();
-                            }
-                            c
-                        }
-                        _ => super::column_definition(
-                            &expr.result_type(),
-                            expr.nullable(),
-                            &e.to_string(),
-                        ),
-                    };
-                    if let ast::SelectItem::ExprWithAlias { alias, .. } = item {
-                        column.name = alias.value.clone();
-                    }
-                    columns.push(column);
-                }
-                _ => return Ok(Vec::new()),
-            }
-        }
-        Ok(columns)
+        Ok(columns?.unwrap_or_default())
     }
 }

@@ -63,12 +63,47 @@ pub struct Database {
     /// What SHUTDOWN calls: the hosting process's orderly stop.
     shutdown_hook: Mutex<Option<ShutdownHook>>,
     started: std::time::Instant,
+    /// SET GLOBAL values (of `vars::GLOBAL_VARIABLES`): each new session
+    /// starts from them. Kept in memory, as MySQL keeps SET GLOBAL (SET
+    /// PERSIST is what outlives a restart there).
+    global_variables: RwLock<HashMap<String, crate::value::Value>>,
 }
 
 /// Asks the hosting process to stop (SQL `SHUTDOWN`).
 pub type ShutdownHook = Box<dyn Fn() + Send + Sync>;
 
 impl Database {
+    /// The SET GLOBAL value of `name`, if one was set.
+    pub fn global_variable(&self, name: &str) -> Option<crate::value::Value> {
+        self.global_variables
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Every SET GLOBAL value, for a new session to start from.
+    pub(super) fn global_variables(&self) -> Vec<(String, crate::value::Value)> {
+        self.global_variables
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
+    }
+
+    /// SET GLOBAL `name` (None: back to the default).
+    pub(super) fn set_global_variable(&self, name: &str, value: Option<crate::value::Value>) {
+        let mut globals = self
+            .global_variables
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match value {
+            Some(value) => globals.insert(name.to_string(), value),
+            None => globals.remove(name),
+        };
+    }
+
     /// Takes over an open engine: transactions (rolling back what a crash
     /// left open), the dictionary, and every table's metadata.
     pub fn open(engine: Engine, config: TrxConfig) -> Result<Arc<Database>, StatementError> {
@@ -86,6 +121,7 @@ impl Database {
             accounts: Mutex::new(()),
             shutdown_hook: Mutex::new(None),
             started: std::time::Instant::now(),
+            global_variables: RwLock::new(HashMap::new()),
         };
         let mut tables = HashMap::new();
         let mut views = HashMap::new();

@@ -742,24 +742,7 @@ impl SqlSession {
                 .ok_or(StatementError::NoDatabaseSelected)?,
         };
         let meta = self.lookup_in(schema, normalize_name(&table))?;
-        let titles = [
-            "Table",
-            "Non_unique",
-            "Key_name",
-            "Seq_in_index",
-            "Column_name",
-            "Collation",
-            "Cardinality",
-            "Sub_part",
-            "Packed",
-            "Null",
-            "Index_type",
-            "Comment",
-            "Index_comment",
-            "Visible",
-            "Expression",
-        ];
-        let columns: Vec<Column> = titles.iter().map(|t| text_column(t)).collect();
+        let columns: Vec<Column> = INDEX_TITLES.iter().map(|t| text_column(t)).collect();
         send_columns(sink, &columns)?;
         use floe_server::protocol::Value as W;
         for (position, index) in meta.indexes.iter().enumerate() {
@@ -818,7 +801,7 @@ impl SqlSession {
         let text = create_table_text(&meta);
         self.text_rows(
             sink,
-            &["Table", "Create Table"],
+            CREATE_TABLE_TITLES,
             vec![vec![meta.name.clone(), text]],
         )
     }
@@ -1418,3 +1401,25 @@ pub(super) fn sql_type_of(data_type: &ast::DataType) -> Result<SqlType> {
         other => return Err(StatementError::Unsupported(format!("column type {other}"))),
     })
 }
+
+/// SHOW INDEX's columns (MySQL 8's fifteen).
+pub(super) const INDEX_TITLES: &[&str] = &[
+    "Table",
+    "Non_unique",
+    "Key_name",
+    "Seq_in_index",
+    "Column_name",
+    "Collation",
+    "Cardinality",
+    "Sub_part",
+    "Packed",
+    "Null",
+    "Index_type",
+    "Comment",
+    "Index_comment",
+    "Visible",
+    "Expression",
+];
+
+/// SHOW CREATE TABLE's columns.
+pub(super) const CREATE_TABLE_TITLES: &[&str] = &["Table", "Create Table"];

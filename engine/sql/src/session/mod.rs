@@ -12,6 +12,16 @@
 //! the whole transaction as InnoDB does. DDL commits the open transaction
 //! first. Tables a transaction touches are held (metadata lock) until it
 //! ends, so DROP TABLE waits for it.
+//!
+//! Time zone. `time_zone` is SYSTEM (UTC, the system zone here), UTC or
+//! a UTC offset; other names are 1298 (no time zone tables). NOW() and
+//! its kin read the statement's start in the session zone. TIMESTAMP
+//! columns are stored in UTC: a value written is converted from the
+//! session zone (`convert`), and outside UTC a TIMESTAMP column reads as
+//! CONVERT_TZ(column, '+00:00', zone) (`bind::zoned_column`). Knowingly
+//! different: outside UTC such a read is an expression, so it cannot use
+//! an index on the column and its result type is DATETIME; a TIMESTAMP
+//! DEFAULT is stored as written (MySQL converts it at CREATE).
 
 mod admin;
 pub mod backend;
@@ -67,6 +77,25 @@ fn warning_level(code: u16) -> &'static str {
     }
 }
 
+/// SHOW DATABASES' column.
+const DATABASE_TITLES: &[&str] = &["Database"];
+/// SHOW VARIABLES' and SHOW STATUS' columns.
+const VARIABLE_TITLES: &[&str] = &["Variable_name", "Value"];
+/// SHOW WARNINGS' columns.
+const WARNING_TITLES: &[&str] = &["Level", "Code", "Message"];
+/// DESCRIBE's and SHOW COLUMNS' columns.
+const DESCRIBE_TITLES: &[&str] = &["Field", "Type", "Null", "Key", "Default", "Extra"];
+/// sqlparser reads SHOW INDEX FROM t as a variable name's words.
+const INDEX_WORDS: &[&str] = &["index", "indexes", "keys"];
+
+/// Whether a SHOW that sqlparser read as a variable name starts with one
+/// of `words`.
+fn show_word(variable: &[ast::Ident], words: &[&str]) -> bool {
+    variable
+        .first()
+        .is_some_and(|v| words.iter().any(|w| v.value.eq_ignore_ascii_case(w)))
+}
+
 /// How deep the parser may nest; bounded because each level takes stack.
 const PARSER_RECURSION_LIMIT: usize = 500;
 
@@ -114,6 +143,14 @@ pub struct SqlSession {
     /// Texts parsed by this session (SHOW STATUS' Floe_statements_parsed:
     /// prepared statements execute without parsing).
     statements_parsed: u64,
+    /// COM_STMT_PREPARE is working out result columns: parameters are not
+    /// known yet (`LIMIT ?` binds as unknown).
+    describing: bool,
+    /// Common table expressions (WITH) of the query being bound, outermost
+    /// first; a FROM name finds the innermost one of its name.
+    ctes: std::cell::RefCell<Vec<query::Cte>>,
+    /// The session time zone's offset from UTC in seconds (`time_zone`).
+    time_zone_offset_s: i64,
 }
 
 /// A statement's outcome for the OK packet.
@@ -285,7 +322,7 @@ impl SqlSession {
         interrupt: Interrupt,
     ) -> SqlSession {
         let lock_wait_timeout = Duration::from_secs(50);
-        SqlSession {
+        let mut session = SqlSession {
             db,
             connection_id,
             user: user.to_string(),
@@ -312,7 +349,12 @@ impl SqlSession {
             savepoints: Vec::new(),
             processes: None,
             statements_parsed: 0,
-        }
+            describing: false,
+            ctes: std::cell::RefCell::new(Vec::new()),
+            time_zone_offset_s: 0,
+        };
+        session.start_from_globals();
+        session
     }
 
     /// The server's connection registry, for KILL and SHOW PROCESSLIST.
@@ -387,7 +429,7 @@ impl SqlSession {
         self.interrupt.check()?;
         // SHOW WARNINGS reads the previous statement's warnings.
         let is_show_warnings = matches!(statement, Statement::ShowVariable { variable }
-            if variable.first().is_some_and(|v| v.value.eq_ignore_ascii_case("warnings")));
+            if show_word(variable, &["warnings"]));
         if !is_show_warnings {
             self.warnings.clear();
         }
@@ -538,26 +580,12 @@ impl SqlSession {
                 names.sort();
                 return self.text_rows(
                     sink,
-                    &["Database"],
+                    DATABASE_TITLES,
                     names.into_iter().map(|n| vec![n]).collect(),
                 );
             }
             Statement::ShowTables { show_options, .. } => {
-                let schema = match show_options
-                    .show_in
-                    .as_ref()
-                    .and_then(|s| s.parent_name.as_ref())
-                {
-                    Some(name) => normalize_name(&ident_name(name)?.join(".")),
-                    None => self
-                        .database
-                        .clone()
-                        .ok_or(StatementError::NoDatabaseSelected)?,
-                };
-                self.require_database(crate::acl::Privileges::NONE, &schema)?;
-                if !self.db.schema_exists(&schema)? {
-                    return Err(StatementError::NoSuchDatabase(schema));
-                }
+                let schema = self.show_tables_schema(show_options)?;
                 let title = format!("Tables_in_{schema}");
                 let names = self.db.table_names(&schema);
                 return self.text_rows(
@@ -579,13 +607,9 @@ impl SqlSession {
                         rows.push(vec![name.to_string(), value.to_string()]);
                     }
                 }
-                return self.text_rows(sink, &["Variable_name", "Value"], rows);
+                return self.text_rows(sink, VARIABLE_TITLES, rows);
             }
-            Statement::ShowVariable { variable }
-                if variable
-                    .first()
-                    .is_some_and(|v| v.value.eq_ignore_ascii_case("warnings")) =>
-            {
+            Statement::ShowVariable { variable } if show_word(variable, &["warnings"]) => {
                 let rows = self
                     .warnings
                     .list()
@@ -598,16 +622,9 @@ impl SqlSession {
                         ]
                     })
                     .collect();
-                return self.text_rows(sink, &["Level", "Code", "Message"], rows);
+                return self.text_rows(sink, WARNING_TITLES, rows);
             }
-            // sqlparser reads SHOW INDEX FROM t as a variable name's words.
-            Statement::ShowVariable { variable }
-                if variable.first().is_some_and(|v| {
-                    ["index", "indexes", "keys"]
-                        .iter()
-                        .any(|w| v.value.eq_ignore_ascii_case(w))
-                }) =>
-            {
+            Statement::ShowVariable { variable } if show_word(variable, INDEX_WORDS) => {
                 return self.show_index(variable, sink)
             }
             Statement::ShowColumns { show_options, .. } => {
@@ -691,11 +708,80 @@ impl SqlSession {
                 ]
             })
             .collect();
-        self.text_rows(
-            sink,
-            &["Field", "Type", "Null", "Key", "Default", "Extra"],
-            rows,
-        )
+        self.text_rows(sink, DESCRIBE_TITLES, rows)
+    }
+
+    /// The database SHOW TABLES [FROM db] lists, checked to exist and be
+    /// visible to this account.
+    fn show_tables_schema(&self, show_options: &ast::ShowStatementOptions) -> Result<String> {
+        let schema = match show_options
+            .show_in
+            .as_ref()
+            .and_then(|s| s.parent_name.as_ref())
+        {
+            Some(name) => normalize_name(&ident_name(name)?.join(".")),
+            None => self
+                .database
+                .clone()
+                .ok_or(StatementError::NoDatabaseSelected)?,
+        };
+        self.require_database(crate::acl::Privileges::NONE, &schema)?;
+        if !self.db.schema_exists(&schema)? {
+            return Err(StatementError::NoSuchDatabase(schema));
+        }
+        Ok(schema)
+    }
+
+    /// The columns of `statement`'s result set, worked out without running
+    /// it (COM_STMT_PREPARE announces them): a query is bound, SHOW and
+    /// EXPLAIN give the titles their own code sends. None: no result set.
+    pub(super) fn result_columns(&mut self, statement: &Statement) -> Result<Option<Vec<Column>>> {
+        let titles = |titles: &[&str]| Some(titles.iter().map(|t| text_column(t)).collect());
+        Ok(match statement {
+            Statement::Query(query) => {
+                self.authorize(statement)?;
+                let plan = self.bind_query(query, &crate::bind::Scope::default())?;
+                Some(plan.columns().to_vec())
+            }
+            Statement::Explain {
+                statement: inner, ..
+            } => {
+                let Statement::Query(query) = inner.as_ref() else {
+                    return Err(StatementError::Unsupported(format!(
+                        "EXPLAIN {}",
+                        inner.to_string().chars().take(40).collect::<String>()
+                    )));
+                };
+                self.authorize(inner)?;
+                self.bind_query(query, &crate::bind::Scope::default())?;
+                Some(explain_columns())
+            }
+            Statement::ShowDatabases { .. } | Statement::ShowSchemas { .. } => {
+                titles(DATABASE_TITLES)
+            }
+            Statement::ShowTables { show_options, .. } => {
+                let schema = self.show_tables_schema(show_options)?;
+                titles(&[format!("Tables_in_{schema}").as_str()])
+            }
+            Statement::ShowVariables { .. } | Statement::ShowStatus { .. } => {
+                titles(VARIABLE_TITLES)
+            }
+            Statement::ShowVariable { variable } if show_word(variable, &["warnings"]) => {
+                titles(WARNING_TITLES)
+            }
+            Statement::ShowVariable { variable } if show_word(variable, INDEX_WORDS) => {
+                titles(ddl::INDEX_TITLES)
+            }
+            Statement::ShowColumns { .. } | Statement::ExplainTable { .. } => {
+                titles(DESCRIBE_TITLES)
+            }
+            Statement::ShowCreate {
+                obj_type: ast::ShowCreateObject::Table,
+                ..
+            } => titles(ddl::CREATE_TABLE_TITLES),
+            Statement::ShowProcessList { .. } => Some(admin::processlist_columns().0),
+            _ => None,
+        })
     }
 
     // ---- transactions -------------------------------------------------
@@ -853,8 +939,15 @@ impl SqlSession {
         Binder::for_table(self, table, alias, context)
     }
 
+    /// What evaluation needs: the statement's start in the session time
+    /// zone, and the zone.
     fn eval_context(&self) -> EvalContext {
-        EvalContext::new(now_utc())
+        let now = now_utc();
+        let mut context = EvalContext::new(
+            crate::temporal::shift_seconds(&now, self.time_zone_offset_s).unwrap_or(now),
+        );
+        context.time_zone_offset_s = self.time_zone_offset_s;
+        context
     }
 
     fn absorb(&mut self, warnings: &Warnings) {
@@ -929,7 +1022,9 @@ impl SqlSession {
                 if matches!(scope, Some(ast::ContextModifier::Global))
                     || name.starts_with("@@global.")
                 {
-                    return Err(StatementError::Unsupported("SET GLOBAL".into()));
+                    let name = name.trim_start_matches("@@global.").to_string();
+                    let value = self.set_value(value_expr)?;
+                    return self.set_global(&name, value);
                 }
                 if let Some(user) = name.strip_prefix('@').filter(|n| !n.starts_with('@')) {
                     let user = user.to_string();
@@ -943,19 +1038,7 @@ impl SqlSession {
                         break;
                     }
                 }
-                // `SET x = ON` and `= DEFAULT`: bare words are values here.
-                let value = match value_expr {
-                    ast::Expr::Identifier(i)
-                        if i.quote_style.is_none() && !i.value.starts_with('@') =>
-                    {
-                        if i.value.eq_ignore_ascii_case("default") {
-                            None
-                        } else {
-                            Some(Value::string(&i.value))
-                        }
-                    }
-                    other => Some(self.constant_value(other, "field list")?),
-                };
+                let value = self.set_value(value_expr)?;
                 self.set_system(&name, value)
             }
             ast::Set::SetNames { charset_name, .. } => {
@@ -1004,6 +1087,54 @@ impl SqlSession {
         }
     }
 
+    /// The value SET gives a system variable: `SET x = ON` and `= DEFAULT`
+    /// take bare words as values (None: DEFAULT).
+    fn set_value(&mut self, value_expr: &ast::Expr) -> Result<Option<Value>> {
+        Ok(match value_expr {
+            ast::Expr::Identifier(i) if i.quote_style.is_none() && !i.value.starts_with('@') => {
+                if i.value.eq_ignore_ascii_case("default") {
+                    None
+                } else {
+                    Some(Value::string(&i.value))
+                }
+            }
+            other => Some(self.constant_value(other, "field list")?),
+        })
+    }
+
+    /// SET GLOBAL: for the variables that take it (`vars::GLOBAL_VARIABLES`),
+    /// checked as SET SESSION checks it, kept for sessions that start later
+    /// (this one keeps its own value, as in MySQL). Needs SUPER.
+    fn set_global(&mut self, name: &str, value: Option<Value>) -> Result<()> {
+        let (known, _, _) =
+            vars::lookup(name).ok_or_else(|| StatementError::UnknownVariable(name.to_string()))?;
+        if !vars::GLOBAL_VARIABLES.contains(&known) {
+            return Err(StatementError::Unsupported(format!("SET GLOBAL {known}")));
+        }
+        self.require_global(crate::acl::Privileges::SUPER)?;
+        // Checked on a scratch copy of the session's settings.
+        let (offset, kept) = (self.time_zone_offset_s, self.variables.get(known).cloned());
+        let checked = self.set_system(known, value.clone());
+        self.time_zone_offset_s = offset;
+        match kept {
+            Some(v) => self.variables.insert(known.to_string(), v),
+            None => self.variables.remove(known),
+        };
+        checked?;
+        self.db.set_global_variable(known, value);
+        Ok(())
+    }
+
+    /// A new (or reset) session's variables start from the SET GLOBAL ones.
+    fn start_from_globals(&mut self) {
+        for (name, value) in self.db.global_variables() {
+            // Checked when they were set.
+            if let Err(e) = self.set_system(&name, Some(value)) {
+                log::debug!("connection {}: global {name}: {e}", self.connection_id);
+            }
+        }
+    }
+
     fn set_system(&mut self, name: &str, value: Option<Value>) -> Result<()> {
         let (known, _, numeric) =
             vars::lookup(name).ok_or_else(|| StatementError::UnknownVariable(name.to_string()))?;
@@ -1040,6 +1171,21 @@ impl SqlSession {
                 self.isolation = match &value {
                     None => Isolation::RepeatableRead,
                     Some(v) => vars::parse_isolation(&v.to_string()).ok_or_else(bad)?,
+                };
+            }
+            "time_zone" => {
+                let zone = text.clone().unwrap_or_else(|| "SYSTEM".into());
+                self.time_zone_offset_s =
+                    crate::temporal::parse_time_zone(&zone).ok_or_else(|| {
+                        StatementError::Server(floe_server::SqlError {
+                            code: 1298,
+                            sql_state: *b"HY000",
+                            message: format!("Unknown or incorrect time zone: '{zone}'"),
+                        })
+                    })?;
+                match value {
+                    Some(v) => self.variables.insert(known.to_string(), v),
+                    None => self.variables.remove(known),
                 };
             }
             "innodb_lock_wait_timeout" => {
@@ -1093,7 +1239,9 @@ impl SqlSession {
         self.autocommit = true;
         self.isolation = Isolation::RepeatableRead;
         self.lock_wait_timeout = Duration::from_secs(50);
+        self.time_zone_offset_s = 0;
         self.variables.clear();
+        self.start_from_globals();
         self.user_variables.clear();
         self.prepared.clear();
         self.warnings.clear();
@@ -1132,6 +1280,18 @@ impl BindEnv for SqlSession {
 
     fn last_insert_id(&self) -> u64 {
         self.last_insert_id
+    }
+    fn time_zone_offset_s(&self) -> i64 {
+        self.time_zone_offset_s
+    }
+    fn global_variable(&self, name: &str) -> Result<Value> {
+        let (known, default, numeric) =
+            vars::lookup(name).ok_or_else(|| StatementError::UnknownVariable(name.to_string()))?;
+        Ok(match self.db.global_variable(known) {
+            Some(value) => value,
+            None if numeric => Value::parse_number_literal(default).unwrap_or(Value::Null),
+            None => Value::string(default),
+        })
     }
     fn parameter(&self, placeholder: &ast::ValueWithSpan) -> Result<Value> {
         let start = placeholder.span.start;

@@ -7,7 +7,16 @@
 //! row as the first columns of its own rows). WHERE and inner-join ON
 //! conditions are split into conjuncts; each is attached to the first join
 //! step where every table it reads is bound. LEFT JOIN keeps its ON
-//! conjuncts on its own step. Subqueries are bound by the session (see
+//! conjuncts on its own step. `a RIGHT JOIN b` is bound as `b LEFT JOIN
+//! a` (MySQL's rewrite; `SELECT *` still shows a's columns first after
+//! ON). NATURAL JOIN is USING over the shared names; `SELECT *` shows
+//! each USING column once, first (MySQL's coalesced column: the value of
+//! the side that is never NULL-extended). WITH names bind as derived
+//! tables at each use; a CTE sees the ones before it. A WITH RECURSIVE
+//! CTE that names itself is `anchor UNION [ALL] part`: the anchor's rows,
+//! then rounds of the part reading the last round's rows (`Working`)
+//! until a round adds none, at most cte_max_recursion_depth rounds.
+//! Subqueries are bound by the session (see
 //! `BindEnv::bind_subquery`) and stay in the expressions as
 //! `Expr::Subquery`.
 //!
@@ -46,14 +55,20 @@
 //! rows first (they must see them all). EXPLAIN shows the join order,
 //! access paths and join methods in MySQL's columns; information_schema's
 //! SCHEMATA, TABLES, COLUMNS, STATISTICS and VIEWS are rows made from the
-//! catalog when the statement binds.
+//! catalog when the statement binds. A read-only SELECT stops with 3024
+//! once max_execution_time (or its `MAX_EXECUTION_TIME(n)` hint) is
+//! spent, checked where KILL is: every INTERRUPT_CHECK_ROWS rows read,
+//! and every INTERRUPT_CHECK_ROWS joined rows tried.
 //!
 //! Differences from MySQL, known: a greedy join order from row estimates,
 //! not a cost search over orders; EXPLAIN's filtered is 100.00 (no
-//! estimate of the conditions an access path leaves); RIGHT/FULL JOIN, NATURAL
-//! JOIN, LATERAL, WITH, INTERSECT/EXCEPT and a LEFT JOIN of a
-//! parenthesized join are refused; `SELECT *` over JOIN ... USING shows
-//! the joined column of each table (MySQL shows it once); a correlated
+//! estimate of the conditions an access path leaves); FULL JOIN, LATERAL,
+//! INTERSECT/EXCEPT, a LEFT JOIN of a parenthesized join, a RIGHT JOIN
+//! whose left side is a join and ORDER BY/LIMIT inside a recursive CTE are
+//! refused; a recursive CTE's rows keep the recursive part's values (MySQL
+//! casts them to the anchor's column types); after chained
+//! USING joins `SELECT *` lists the coalesced columns in row order; a
+//! view does not hide the WITH names around it; a correlated
 //! subquery in an aggregate's argument, or in UPDATE/DELETE, is refused;
 //! views are stored as text and bound at each use (no column list,
 //! ALGORITHM or CHECK OPTION).
@@ -68,6 +83,17 @@ use crate::key::decode_key;
 use crate::types::TypeClass;
 use floe_storage::trx::IndexRead;
 
+/// The milliseconds of a `MAX_EXECUTION_TIME(n)` optimizer hint among
+/// the hints of `text`, if it has one.
+fn max_execution_time_hint(text: &str) -> Option<u64> {
+    const NAME: &str = "MAX_EXECUTION_TIME";
+    let upper = text.to_ascii_uppercase();
+    let start = upper.find(NAME)? + NAME.len();
+    let rest = upper.get(start..)?.trim_start().strip_prefix('(')?;
+    let end = rest.find(')')?;
+    rest.get(..end)?.trim().parse().ok()
+}
+
 /// Tables in one SELECT's FROM, as MySQL (join steps keep table sets in
 /// a 64-bit mask).
 const MAX_JOIN_TABLES: usize = 61;
@@ -76,6 +102,42 @@ const MAX_JOIN_TABLES: usize = 61;
 pub(super) enum QueryPlan {
     Select(Box<SelectPlan>),
     SetOp(Box<SetOpPlan>),
+}
+
+/// A common table expression of a WITH being bound.
+pub(super) struct Cte {
+    name: String,
+    query: Box<ast::Query>,
+    /// `WITH name (a, b) AS ...`: the names its columns take.
+    columns: Vec<String>,
+    /// Declared by WITH RECURSIVE.
+    recursive: bool,
+    /// While a recursive CTE's recursive part binds: the name reads the
+    /// previous round's rows, with these columns.
+    working: Option<(Working, Vec<ScopeColumn>)>,
+}
+
+/// The rows a recursive CTE's previous round made, which its recursive
+/// part reads; `used` tells whether the part reads them at all.
+#[derive(Clone, Default)]
+struct Working {
+    rows: Arc<std::sync::Mutex<Vec<Vec<Value>>>>,
+    used: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How a recursive CTE's UNION runs: the right side again over the rows
+/// the last round added, until a round adds none.
+struct Recursion {
+    working: Working,
+    /// cte_max_recursion_depth when bound.
+    rounds_max: u64,
+}
+
+/// What a CTE name in FROM binds to.
+enum CteSource {
+    Plan(QueryPlan),
+    /// A recursive CTE's own name inside its recursive part.
+    Working(Working, Vec<ScopeColumn>),
 }
 
 /// `left UNION [ALL] right [ORDER BY ..] [LIMIT ..]`.
@@ -88,6 +150,8 @@ pub(super) struct SetOpPlan {
     order: Vec<(Expr, bool)>,
     limit: Option<usize>,
     offset: usize,
+    /// A recursive CTE: the right side repeats (see `Recursion`).
+    recursion: Option<Recursion>,
 }
 
 enum SourceKind {
@@ -95,6 +159,8 @@ enum SourceKind {
     Derived(QueryPlan),
     /// Rows made at bind time (information_schema).
     Rows(Vec<Vec<Value>>),
+    /// A recursive CTE's previous round, inside its recursive part.
+    Working(Working),
 }
 
 struct Source {
@@ -104,6 +170,9 @@ struct Source {
     width: usize,
     /// LEFT JOIN: rows without a match get NULLs here.
     left_join: bool,
+    /// Where `SELECT *` shows this source's columns: its place in the
+    /// FROM text (a RIGHT JOIN ... ON binds its right side first).
+    display: usize,
     /// A LEFT JOIN's ON conjuncts.
     on: Vec<Expr>,
 }
@@ -144,7 +213,29 @@ impl QueryPlan {
         }
     }
 
-    fn columns(&self) -> &[Column] {
+    /// Gives the result columns the names of a column list (`WITH
+    /// name (a, b)`, `AS t (a, b)`); MySQL's 1353 when the counts differ.
+    fn rename_columns(&mut self, names: &[String]) -> Result<()> {
+        let columns = match self {
+            QueryPlan::Select(s) => &mut s.columns,
+            QueryPlan::SetOp(s) => &mut s.columns,
+        };
+        if columns.len() != names.len() {
+            return Err(StatementError::Server(floe_server::SqlError {
+                code: 1353,
+                sql_state: *b"HY000",
+                message: "In definition of view, derived table or common table expression, \
+                          SELECT list and column names list have different column counts"
+                    .into(),
+            }));
+        }
+        for (column, name) in columns.iter_mut().zip(names) {
+            column.name = name.clone();
+        }
+        Ok(())
+    }
+
+    pub(super) fn columns(&self) -> &[Column] {
         match self {
             QueryPlan::Select(s) => &s.columns,
             QueryPlan::SetOp(s) => &s.columns,
@@ -170,7 +261,7 @@ impl QueryPlan {
                     match &source.kind {
                         SourceKind::Table(meta) => out.push(Arc::clone(meta)),
                         SourceKind::Derived(plan) => plan.tables(out),
-                        SourceKind::Rows(_) => {}
+                        SourceKind::Rows(_) | SourceKind::Working(_) => {}
                     }
                 }
                 let mut visit = |e: &Expr| subquery_tables(e, out);
@@ -301,7 +392,48 @@ impl SqlSession {
     }
     // ---- SELECT --------------------------------------------------------
 
+    /// A SELECT statement. A read-only one runs under the session's
+    /// max_execution_time, or its `MAX_EXECUTION_TIME(n)` hint (MySQL
+    /// limits only those): past it, the next interrupt check fails with
+    /// 3024.
     pub(super) fn select(&mut self, query: &ast::Query, sink: &mut dyn ResultSink) -> Result<()> {
+        let time_limit_ms = match select_lock(query) {
+            LockRead::None => self.time_limit_ms(query)?,
+            _ => 0,
+        };
+        self.interrupt.set_time_limit(
+            (time_limit_ms > 0).then(|| std::time::Duration::from_millis(time_limit_ms)),
+        );
+        let outcome = self.select_rows(query, sink);
+        self.interrupt.set_time_limit(None);
+        outcome
+    }
+
+    /// The time limit of a read-only SELECT in milliseconds (0: none):
+    /// its top-level `/*+ MAX_EXECUTION_TIME(n) */` hint, else the
+    /// session's max_execution_time.
+    fn time_limit_ms(&self, query: &ast::Query) -> Result<u64> {
+        // The server's own reads (account tables) are never cut short.
+        if self.system {
+            return Ok(0);
+        }
+        if let ast::SetExpr::Select(select) = query.body.as_ref() {
+            if let Some(ms) = select
+                .optimizer_hints
+                .iter()
+                .find_map(|hint| max_execution_time_hint(&hint.text))
+            {
+                return Ok(ms);
+            }
+        }
+        let value = self.system_variable("max_execution_time")?;
+        Ok(value
+            .to_i128(&mut crate::error::Warnings::default())
+            .and_then(|ms| u64::try_from(ms).ok())
+            .unwrap_or(0))
+    }
+
+    fn select_rows(&mut self, query: &ast::Query, sink: &mut dyn ResultSink) -> Result<()> {
         let lock = select_lock(query);
         let plan = self.bind_query(query, &Scope::default())?;
         let mut tables = Vec::new();
@@ -324,6 +456,7 @@ impl SqlSession {
                 let mut exec = Exec {
                     trx: None,
                     interrupt: &interrupt,
+                    tried: 0,
                     lock,
                     ctx: self.eval_context(),
                     stream,
@@ -338,6 +471,7 @@ impl SqlSession {
                     let mut exec = Exec {
                         trx: Some(trx),
                         interrupt: &interrupt,
+                        tried: 0,
                         lock,
                         ctx: session.eval_context(),
                         stream,
@@ -698,26 +832,8 @@ impl SqlSession {
                 }
             }
         }
-        let titles = [
-            "id",
-            "select_type",
-            "table",
-            "partitions",
-            "type",
-            "possible_keys",
-            "key",
-            "key_len",
-            "ref",
-            "rows",
-            "filtered",
-            "Extra",
-        ];
-        let columns: Vec<Column> = titles
-            .iter()
-            .map(|t| column_definition(&SqlType::varchar(64), true, t))
-            .collect();
-        let types = vec![SqlType::varchar(64); titles.len()];
-        send_columns(sink, &columns)?;
+        let types = explain_types();
+        send_columns(sink, &explain_columns())?;
         let text = |v: Option<String>| v.map_or(Value::Null, |s| Value::string(&s));
         for line in lines {
             let row = vec![
@@ -769,6 +885,7 @@ impl SqlSession {
         let mut exec = Exec {
             trx: Some(trx),
             interrupt: &interrupt,
+            tried: 0,
             lock,
             ctx: self.eval_context(),
             stream: None,
@@ -840,6 +957,7 @@ impl SqlSession {
         let mut exec = Exec {
             trx: Some(trx),
             interrupt: &interrupt,
+            tried: 0,
             lock: LockRead::None,
             ctx: self.eval_context(),
             stream: None,
@@ -871,6 +989,7 @@ impl SqlSession {
             let mut exec = Exec {
                 trx: Some(trx),
                 interrupt: &interrupt,
+                tried: 0,
                 lock: LockRead::None,
                 ctx: session.eval_context(),
                 stream: None,
@@ -884,12 +1003,170 @@ impl SqlSession {
         Ok(value)
     }
 
-    /// Binds a query (any body, ORDER BY, LIMIT) nested in `outer`.
+    /// Binds a query (any body, ORDER BY, LIMIT) nested in `outer`. Its
+    /// WITH names are visible while it binds (to its own subqueries too).
     pub(super) fn bind_query(&self, query: &ast::Query, outer: &Scope) -> Result<QueryPlan> {
-        if query.with.is_some() {
-            return Err(StatementError::Unsupported("WITH".into()));
+        let Some(with) = &query.with else {
+            return self.bind_query_body(query, outer);
+        };
+        let depth = self.ctes.borrow().len();
+        for cte in &with.cte_tables {
+            let name = cte.alias.name.value.clone();
+            let duplicate = self.ctes.borrow()[depth..]
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(&name));
+            if duplicate {
+                self.ctes.borrow_mut().truncate(depth);
+                return Err(StatementError::NotUniqueTable(name));
+            }
+            self.ctes.borrow_mut().push(Cte {
+                name,
+                query: cte.query.clone(),
+                columns: cte
+                    .alias
+                    .columns
+                    .iter()
+                    .map(|c| c.name.value.clone())
+                    .collect(),
+                recursive: with.recursive,
+                working: None,
+            });
         }
-        let (limit, offset) = limit_offset(query)?;
+        let plan = self.bind_query_body(query, outer);
+        self.ctes.borrow_mut().truncate(depth);
+        plan
+    }
+
+    /// The common table expression `name` refers to, bound as a derived
+    /// table: it sees only the CTEs defined before it (a recursive one
+    /// also itself, in its recursive part).
+    fn bind_cte(&self, name: &ast::ObjectName) -> Result<Option<(String, CteSource)>> {
+        let [part] = name.0.as_slice() else {
+            return Ok(None);
+        };
+        let Some(ident) = part.as_ident() else {
+            return Ok(None);
+        };
+        let found = self
+            .ctes
+            .borrow()
+            .iter()
+            .rposition(|c| c.name.eq_ignore_ascii_case(&ident.value));
+        let Some(position) = found else {
+            return Ok(None);
+        };
+        if let Some(cte) = self.ctes.borrow().get(position) {
+            if let Some((working, columns)) = &cte.working {
+                working
+                    .used
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                let source = CteSource::Working(working.clone(), columns.clone());
+                return Ok(Some((cte.name.clone(), source)));
+            }
+        }
+        let later = self.ctes.borrow_mut().split_off(position);
+        let Some(cte) = later.first() else {
+            return Ok(None);
+        };
+        let plan = match cte.query.body.as_ref() {
+            ast::SetExpr::SetOperation {
+                left,
+                op: ast::SetOperator::Union,
+                set_quantifier,
+                right,
+            } if cte.recursive => self.bind_recursive_cte(cte, left, set_quantifier, right),
+            _ => self
+                .bind_query(&cte.query, &Scope::default())
+                .and_then(|mut plan| {
+                    if !cte.columns.is_empty() {
+                        plan.rename_columns(&cte.columns)?;
+                    }
+                    Ok(plan)
+                }),
+        };
+        let cte_name = cte.name.clone();
+        self.ctes.borrow_mut().extend(later);
+        Ok(Some((cte_name, CteSource::Plan(plan?))))
+    }
+
+    /// `WITH RECURSIVE name AS (anchor UNION [ALL] recursive part)`: the
+    /// anchor fixes the columns and their types; the recursive part binds
+    /// with `name` reading the previous round's rows. A part that never
+    /// names the CTE makes an ordinary UNION.
+    fn bind_recursive_cte(
+        &self,
+        cte: &Cte,
+        left: &ast::SetExpr,
+        set_quantifier: &ast::SetQuantifier,
+        right: &ast::SetExpr,
+    ) -> Result<QueryPlan> {
+        if !order_items(&cte.query)?.is_empty() || cte.query.limit_clause.is_some() {
+            return Err(StatementError::Unsupported(
+                "ORDER BY or LIMIT in a recursive WITH".into(),
+            ));
+        }
+        let mut anchor = self.bind_set_expr(left, &Scope::default())?;
+        if !cte.columns.is_empty() {
+            anchor.rename_columns(&cte.columns)?;
+        }
+        let types = anchor.types().to_vec();
+        let columns: Vec<Column> = anchor
+            .columns()
+            .iter()
+            .zip(&types)
+            .map(|(c, t)| column_definition(t, true, &c.name))
+            .collect();
+        let working = Working::default();
+        let scope_columns = columns
+            .iter()
+            .zip(&types)
+            .map(|(c, t)| ScopeColumn {
+                name: c.name.clone(),
+                sql_type: *t,
+                nullable: true,
+                hidden: false,
+            })
+            .collect();
+        self.ctes.borrow_mut().push(Cte {
+            name: cte.name.clone(),
+            query: cte.query.clone(),
+            columns: Vec::new(),
+            recursive: false,
+            working: Some((working.clone(), scope_columns)),
+        });
+        let step = self.bind_set_expr(right, &Scope::default());
+        self.ctes.borrow_mut().pop();
+        let step = step?;
+        if step.columns().len() != columns.len() {
+            return Err(StatementError::UnionColumns);
+        }
+        let rounds_max = self
+            .system_variable("cte_max_recursion_depth")?
+            .to_i128(&mut crate::error::Warnings::default())
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(1000);
+        let used = working.used.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(QueryPlan::SetOp(Box::new(SetOpPlan {
+            left: anchor,
+            right: step,
+            distinct: !matches!(
+                set_quantifier,
+                ast::SetQuantifier::All | ast::SetQuantifier::AllByName
+            ),
+            columns,
+            types,
+            order: Vec::new(),
+            limit: None,
+            offset: 0,
+            recursion: used.then_some(Recursion {
+                working,
+                rounds_max,
+            }),
+        })))
+    }
+
+    fn bind_query_body(&self, query: &ast::Query, outer: &Scope) -> Result<QueryPlan> {
+        let (limit, offset) = self.limit_offset(query)?;
         let order = order_items(query)?;
         match query.body.as_ref() {
             ast::SetExpr::Select(select) => Ok(QueryPlan::Select(Box::new(
@@ -962,6 +1239,7 @@ impl SqlSession {
                     order: Vec::new(),
                     limit: None,
                     offset: 0,
+                    recursion: None,
                 })))
             }
             other => Err(StatementError::Unsupported(format!("query {other}"))),
@@ -1016,7 +1294,9 @@ impl SqlSession {
     }
 
     /// Adds `a JOIN b ...` to the scope: its sources, and its ON / USING
-    /// conditions by the position of the source they join.
+    /// conditions by the position of the source they join. `a RIGHT JOIN
+    /// b` is bound as `b LEFT JOIN a`, as MySQL rewrites it; NATURAL JOIN
+    /// is USING over the columns both sides name.
     fn bind_joins<'q>(
         &self,
         from: &'q ast::TableWithJoins,
@@ -1025,14 +1305,58 @@ impl SqlSession {
         on_conditions: &mut Vec<(usize, &'q ast::Expr)>,
         using: &mut Vec<(usize, Vec<String>)>,
     ) -> Result<()> {
-        self.bind_factor(&from.relation, scope, sources, on_conditions, using)?;
-        for join in &from.joins {
+        let start = sources.len();
+        let right_first = from
+            .joins
+            .first()
+            .and_then(|join| match &join.join_operator {
+                ast::JoinOperator::Right(c) | ast::JoinOperator::RightOuter(c) => Some((join, c)),
+                _ => None,
+            });
+        let joins = from.joins.iter().skip(usize::from(right_first.is_some()));
+        if let Some((join, constraint)) = right_first {
+            // b first, then a as the LEFT JOIN's inner side.
+            if matches!(from.relation, ast::TableFactor::NestedJoin { .. }) {
+                return Err(StatementError::Unsupported(
+                    "RIGHT JOIN of a parenthesized join".into(),
+                ));
+            }
+            self.bind_factor(&join.relation, scope, sources, on_conditions, using)?;
+            let right_end = sources.len();
+            self.bind_from_item(&from.relation, scope, sources)?;
+            let position = sources.len() - 1;
+            sources[position].left_join = true;
+            if matches!(constraint, ast::JoinConstraint::On(_)) {
+                // SELECT * keeps the FROM text's order.
+                sources[position].display = start;
+                for source in &mut sources[start..right_end] {
+                    source.display += 1;
+                }
+            }
+            self.join_constraint(
+                constraint,
+                position,
+                start,
+                scope,
+                sources,
+                on_conditions,
+                using,
+            )?;
+        } else {
+            self.bind_factor(&from.relation, scope, sources, on_conditions, using)?;
+        }
+        for join in joins {
             let (left_join, constraint) = match &join.join_operator {
                 ast::JoinOperator::Join(c)
                 | ast::JoinOperator::Inner(c)
                 | ast::JoinOperator::CrossJoin(c)
                 | ast::JoinOperator::StraightJoin(c) => (false, c),
                 ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => (true, c),
+                ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => {
+                    return Err(StatementError::Unsupported(
+                        "RIGHT JOIN after another join (its left side is a join)".into(),
+                    ))
+                }
                 other => return Err(StatementError::Unsupported(format!("join {other:?}"))),
             };
             if left_join && matches!(join.relation, ast::TableFactor::NestedJoin { .. }) {
@@ -1043,18 +1367,68 @@ impl SqlSession {
             self.bind_factor(&join.relation, scope, sources, on_conditions, using)?;
             let position = sources.len() - 1;
             sources[position].left_join = left_join;
-            match constraint {
-                ast::JoinConstraint::On(e) => on_conditions.push((position, e)),
-                ast::JoinConstraint::Using(names) => {
-                    let names = names
-                        .iter()
-                        .map(|n| ident_name(n).map(|p| p.join(".")))
-                        .collect::<Result<Vec<_>>>()?;
-                    using.push((position, names));
-                }
-                ast::JoinConstraint::None => {}
-                other => return Err(StatementError::Unsupported(format!("join {other:?}"))),
+            self.join_constraint(
+                constraint,
+                position,
+                start,
+                scope,
+                sources,
+                on_conditions,
+                using,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records the ON / USING / NATURAL condition joining the source at
+    /// `position` to the sources from `start` before it.
+    #[allow(clippy::too_many_arguments)]
+    fn join_constraint<'q>(
+        &self,
+        constraint: &'q ast::JoinConstraint,
+        position: usize,
+        start: usize,
+        scope: &Scope,
+        sources: &[Source],
+        on_conditions: &mut Vec<(usize, &'q ast::Expr)>,
+        using: &mut Vec<(usize, Vec<String>)>,
+    ) -> Result<()> {
+        match constraint {
+            ast::JoinConstraint::On(e) => on_conditions.push((position, e)),
+            ast::JoinConstraint::Using(names) => {
+                let names = names
+                    .iter()
+                    .map(|n| ident_name(n).map(|p| p.join(".")))
+                    .collect::<Result<Vec<_>>>()?;
+                using.push((position, names));
             }
+            ast::JoinConstraint::Natural => {
+                // The columns the new source shares by name with the
+                // sources joined before it in this FROM item.
+                let visible = |offset: usize| {
+                    scope
+                        .tables
+                        .iter()
+                        .filter(move |t| t.level == scope.level && t.offset == offset)
+                        .flat_map(|t| t.columns.iter().filter(|c| !c.hidden))
+                };
+                let left: Vec<&ScopeColumn> = sources[start..position]
+                    .iter()
+                    .flat_map(|s| visible(s.offset))
+                    .collect();
+                let mut names: Vec<String> = Vec::new();
+                for column in visible(sources[position].offset) {
+                    let shared = left
+                        .iter()
+                        .any(|l| l.name.eq_ignore_ascii_case(&column.name));
+                    if shared && !names.iter().any(|n| n.eq_ignore_ascii_case(&column.name)) {
+                        names.push(column.name.clone());
+                    }
+                }
+                using.push((position, names));
+            }
+            ast::JoinConstraint::None => {}
+            other => return Err(StatementError::Unsupported(format!("join {other:?}"))),
         }
         Ok(())
     }
@@ -1087,6 +1461,31 @@ impl SqlSession {
     ) -> Result<()> {
         match factor {
             ast::TableFactor::Table { name, alias, .. } => {
+                if let Some((cte, source)) = self.bind_cte(name)? {
+                    let alias = alias.as_ref().map_or(cte, |a| a.name.value.clone());
+                    let (working, columns) = match source {
+                        CteSource::Plan(plan) => {
+                            return self.push_derived(plan, alias, scope, sources)
+                        }
+                        CteSource::Working(working, columns) => (working, columns),
+                    };
+                    if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
+                        return Err(StatementError::NotUniqueTable(alias));
+                    }
+                    let width = columns.len();
+                    let schema = self.database.clone().unwrap_or_default();
+                    let offset = scope.push(&alias, &schema, columns);
+                    sources.push(Source {
+                        kind: SourceKind::Working(working),
+                        alias,
+                        offset,
+                        width,
+                        left_join: false,
+                        display: sources.len(),
+                        on: Vec::new(),
+                    });
+                    return Ok(());
+                }
                 if let Some((table, columns, rows)) = self.information_schema(name)? {
                     let alias = alias.as_ref().map_or(table, |a| a.name.value.clone());
                     if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
@@ -1100,6 +1499,7 @@ impl SqlSession {
                         offset,
                         width,
                         left_join: false,
+                        display: sources.len(),
                         on: Vec::new(),
                     });
                     return Ok(());
@@ -1124,6 +1524,7 @@ impl SqlSession {
                     alias,
                     offset,
                     left_join: false,
+                    display: sources.len(),
                     on: Vec::new(),
                 });
                 Ok(())
@@ -1142,7 +1543,12 @@ impl SqlSession {
                     }));
                 };
                 // A derived table does not see the outer query (no LATERAL).
-                let plan = self.bind_query(subquery, &Scope::default())?;
+                let mut plan = self.bind_query(subquery, &Scope::default())?;
+                if !alias.columns.is_empty() {
+                    let names: Vec<String> =
+                        alias.columns.iter().map(|c| c.name.value.clone()).collect();
+                    plan.rename_columns(&names)?;
+                }
                 self.push_derived(plan, alias.name.value.clone(), scope, sources)
             }
             other => Err(StatementError::Unsupported(format!("FROM {other}"))),
@@ -1179,6 +1585,7 @@ impl SqlSession {
             offset,
             width,
             left_join: false,
+            display: sources.len(),
             on: Vec::new(),
         });
         Ok(())
@@ -1238,6 +1645,9 @@ impl SqlSession {
                 split_conjuncts(bound, &mut conjuncts);
             }
         }
+        // USING / NATURAL: (the column shown, the one merged into it), as
+        // row indexes.
+        let mut coalesced: Vec<(usize, usize)> = Vec::new();
         for (position, names) in using {
             for name in names {
                 let right = &sources[position];
@@ -1272,6 +1682,11 @@ impl SqlSession {
                     .filter(|t| t.level == binder.scope.level && t.offset < right.offset)
                     .find_map(find)
                     .ok_or_else(unknown)?;
+                if let (Expr::Column { index: left, .. }, Expr::Column { index: right, .. }) =
+                    (&left_column, &right_column)
+                {
+                    coalesced.push((*left, *right));
+                }
                 let equal = Expr::compare(CompareOp::Eq, left_column, right_column);
                 if right.left_join {
                     sources[position].on.push(equal);
@@ -1314,7 +1729,31 @@ impl SqlSession {
                         _ => None,
                     };
                     let mut any = false;
-                    for source in &sources {
+                    // `*` shows each USING / NATURAL column once, first
+                    // (MySQL's coalesced columns); `t.*` shows all of t.
+                    let mut shown: Vec<usize> = Vec::new();
+                    let mut hidden: Vec<usize> = Vec::new();
+                    if qualifier.is_none() {
+                        for &(left, right) in &coalesced {
+                            if !shown.contains(&left) && !hidden.contains(&left) {
+                                shown.push(left);
+                            }
+                            hidden.push(right);
+                        }
+                        shown.sort_unstable();
+                    }
+                    let mut in_order: Vec<&Source> = sources.iter().collect();
+                    in_order.sort_by_key(|s| s.display);
+                    let mut listed: Vec<(usize, &Source)> = shown
+                        .iter()
+                        .filter_map(|&index| {
+                            sources
+                                .iter()
+                                .find(|s| index >= s.offset && index < s.offset + s.width)
+                                .map(|s| (index, s))
+                        })
+                        .collect();
+                    for source in in_order {
                         if qualifier
                             .as_ref()
                             .is_some_and(|q| !q.eq_ignore_ascii_case(&source.alias))
@@ -1322,20 +1761,34 @@ impl SqlSession {
                             continue;
                         }
                         any = true;
-                        let table = binder
-                            .scope
-                            .tables
-                            .iter()
-                            .find(|t| t.level == binder.scope.level && t.offset == source.offset)
-                            .cloned();
-                        let Some(table) = table else { continue };
-                        for (i, c) in table.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
-                            let expr = Expr::column(source.offset + i, c.sql_type, c.nullable);
-                            columns.push(self.source_column(source, i, &c.name, &expr));
-                            projections.push(expr);
-                            aliases.push(None);
-                            alias_items.push(None);
+                        listed.extend(
+                            (source.offset..source.offset + source.width)
+                                .filter(|i| !shown.contains(i) && !hidden.contains(i))
+                                .map(|i| (i, source)),
+                        );
+                    }
+                    for (index, source) in listed {
+                        let table =
+                            binder.scope.tables.iter().find(|t| {
+                                t.level == binder.scope.level && t.offset == source.offset
+                            });
+                        let i = index - source.offset;
+                        let Some(c) = table.and_then(|t| t.columns.get(i)) else {
+                            continue;
+                        };
+                        if c.hidden {
+                            continue;
                         }
+                        let expr = crate::bind::zoned_column(
+                            index,
+                            c.sql_type,
+                            c.nullable,
+                            self.time_zone_offset_s,
+                        );
+                        columns.push(self.source_column(source, i, &c.name, &expr));
+                        projections.push(expr);
+                        aliases.push(None);
+                        alias_items.push(None);
                     }
                     if !any {
                         return Err(match qualifier {
@@ -1364,6 +1817,12 @@ impl SqlSession {
                         (None, ast::Expr::CompoundIdentifier(parts)) => {
                             parts.last().map(|p| p.value.clone()).unwrap_or_default()
                         }
+                        // MySQL names a string literal's column by its text.
+                        (None, ast::Expr::Value(v)) => match &v.value {
+                            ast::Value::SingleQuotedString(text)
+                            | ast::Value::DoubleQuotedString(text) => text.clone(),
+                            other => other.to_string(),
+                        },
                         (None, other) => other.to_string(),
                     };
                     let column = match &expr {
@@ -1545,6 +2004,9 @@ struct Exec<'a, 's> {
     /// None only for queries without tables.
     trx: Option<&'a mut Trx>,
     interrupt: &'a Interrupt,
+    /// Joined rows tried, for checking the interrupt every
+    /// INTERRUPT_CHECK_ROWS of them (a join over held rows reads no index).
+    tried: usize,
     lock: LockRead,
     ctx: EvalContext,
     /// Where the statement's own SELECT sends rows as they are made, when
@@ -1624,8 +2086,14 @@ impl Exec<'_, '_> {
         match plan {
             QueryPlan::Select(select) => self.run_select(select, outer),
             QueryPlan::SetOp(set) => {
-                let mut rows = self.run(&set.left, outer)?;
-                rows.extend(self.run(&set.right, outer)?);
+                let mut rows = match &set.recursion {
+                    None => {
+                        let mut rows = self.run(&set.left, outer)?;
+                        rows.extend(self.run(&set.right, outer)?);
+                        rows
+                    }
+                    Some(recursion) => self.recurse(set, recursion, outer)?,
+                };
                 if set.distinct {
                     rows = distinct_rows(rows, &set.types);
                 }
@@ -1642,6 +2110,52 @@ impl Exec<'_, '_> {
                 Ok(order_and_limit(keyed, &descending, set.limit, set.offset))
             }
         }
+    }
+
+    /// A recursive CTE: the anchor's rows, then rounds of the recursive
+    /// part over the rows the last round added (new ones only under UNION
+    /// DISTINCT) until a round adds none; more than cte_max_recursion_depth
+    /// rounds is MySQL's 3636.
+    fn recurse(
+        &mut self,
+        set: &SetOpPlan,
+        recursion: &Recursion,
+        outer: &[Value],
+    ) -> Result<Vec<Vec<Value>>> {
+        let mut seen = HashSet::new();
+        let mut all = self.run(&set.left, outer)?;
+        if set.distinct {
+            all.retain(|r| seen.insert(row_key(r, &set.types)));
+        }
+        let mut frontier = all.clone();
+        let mut rounds = 0u64;
+        while !frontier.is_empty() {
+            if rounds >= recursion.rounds_max {
+                return Err(StatementError::Server(floe_server::SqlError {
+                    code: 3636,
+                    sql_state: *b"HY000",
+                    message: format!(
+                        "Recursive query aborted after {} iterations. Try increasing \
+                         @@cte_max_recursion_depth to a larger value.",
+                        rounds + 1
+                    ),
+                }));
+            }
+            rounds += 1;
+            *recursion
+                .working
+                .rows
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = frontier;
+            let mut made = self.run(&set.right, outer)?;
+            if set.distinct {
+                made.retain(|r| seen.insert(row_key(r, &set.types)));
+            }
+            all.extend(made.iter().cloned());
+            frontier = made;
+            self.interrupt.check()?;
+        }
+        Ok(all)
     }
 
     /// Runs `plan` for `row` (its first `outer_width` values are the outer
@@ -2099,7 +2613,9 @@ impl Exec<'_, '_> {
                     };
                     (access.rows.unwrap_or(f64::INFINITY), score)
                 }
-                SourceKind::Derived(_) | SourceKind::Rows(_) => (f64::INFINITY, 1),
+                SourceKind::Derived(_) | SourceKind::Rows(_) | SourceKind::Working(_) => {
+                    (f64::INFINITY, 1)
+                }
             }
         };
         if order.is_empty() {
@@ -2268,6 +2784,10 @@ impl Exec<'_, '_> {
         emit: &mut dyn FnMut(&mut Exec<'_, '_>, &[Value]) -> Result<bool>,
         values: Vec<Value>,
     ) -> Result<Candidate> {
+        self.tried += 1;
+        if self.tried.is_multiple_of(INTERRUPT_CHECK_ROWS) {
+            self.interrupt.check()?;
+        }
         let step = &steps[at];
         let offset = plan.sources[step.source].offset;
         for (i, value) in values.into_iter().enumerate() {
@@ -2312,6 +2832,11 @@ impl Exec<'_, '_> {
         let mut rows = match &source.kind {
             SourceKind::Derived(query) => self.run(query, &[])?,
             SourceKind::Rows(rows) => rows.clone(),
+            SourceKind::Working(working) => working
+                .rows
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
             SourceKind::Table(meta) => {
                 let shifted: Vec<Expr> = own.iter().map(|e| shift(e, offset)).collect();
                 let access =
@@ -2368,6 +2893,45 @@ impl Exec<'_, '_> {
     }
 }
 
+/// EXPLAIN's column types: id and rows are BIGINTs (the binary protocol
+/// sends them as such), the rest text.
+fn explain_types() -> Vec<SqlType> {
+    EXPLAIN_TITLES
+        .iter()
+        .map(|title| match *title {
+            "id" | "rows" => SqlType::Int {
+                width: crate::types::IntWidth::Big,
+                unsigned: false,
+            },
+            _ => SqlType::varchar(64),
+        })
+        .collect()
+}
+
+/// EXPLAIN's columns, MySQL's.
+pub(super) fn explain_columns() -> Vec<Column> {
+    EXPLAIN_TITLES
+        .iter()
+        .zip(explain_types())
+        .map(|(t, sql_type)| column_definition(&sql_type, true, t))
+        .collect()
+}
+
+const EXPLAIN_TITLES: [&str; 12] = [
+    "id",
+    "select_type",
+    "table",
+    "partitions",
+    "type",
+    "possible_keys",
+    "key",
+    "key_len",
+    "ref",
+    "rows",
+    "filtered",
+    "Extra",
+];
+
 /// One row of EXPLAIN.
 struct ExplainLine {
     id: i64,
@@ -2407,6 +2971,7 @@ fn explain_select(
     let exec = Exec {
         trx: None,
         interrupt: &interrupt,
+        tried: 0,
         lock: LockRead::None,
         ctx: EvalContext::new(now_utc()),
         stream: None,
@@ -2444,6 +3009,7 @@ fn explain_select(
                 rows = Some(r.len() as f64);
                 (source.alias.clone(), "ALL".to_string(), None)
             }
+            SourceKind::Working(_) => (source.alias.clone(), "ALL".to_string(), None),
             SourceKind::Derived(inner) => {
                 derived.push(inner);
                 (
@@ -2880,31 +3446,54 @@ fn order_and_limit(
         .collect()
 }
 
-pub(super) fn limit_number(expr: &ast::Expr) -> Result<usize> {
-    match expr {
-        ast::Expr::Value(v) => match &v.value {
+impl SqlSession {
+    /// A LIMIT or OFFSET count: a number, or in a prepared statement a
+    /// `?` whose parameter must be a non-negative integer (MySQL's 1210
+    /// otherwise). While prepare works out result columns the parameter is
+    /// not known yet and counts as 0.
+    pub(super) fn limit_number(&self, expr: &ast::Expr) -> Result<usize> {
+        let ast::Expr::Value(v) = expr else {
+            return Err(parse_error(format!("bad LIMIT {expr}")));
+        };
+        match &v.value {
             ast::Value::Number(n, _) => {
                 n.parse().map_err(|_| parse_error(format!("bad LIMIT {n}")))
             }
+            ast::Value::Placeholder(_) => {
+                let value = self.parameter(v)?;
+                let count = match value {
+                    Value::Int(n) => usize::try_from(n).ok(),
+                    Value::UInt(n) => usize::try_from(n).ok(),
+                    Value::Null if self.describing => Some(0),
+                    _ => None,
+                };
+                count.ok_or_else(|| {
+                    StatementError::Server(floe_server::SqlError::new(
+                        floe_server::protocol::codes::ER_WRONG_ARGUMENTS,
+                        "Incorrect arguments to mysqld_stmt_execute",
+                    ))
+                })
+            }
             other => Err(parse_error(format!("bad LIMIT {other}"))),
-        },
-        other => Err(parse_error(format!("bad LIMIT {other}"))),
+        }
     }
-}
 
-pub(super) fn limit_offset(query: &ast::Query) -> Result<(Option<usize>, usize)> {
-    match &query.limit_clause {
-        None => Ok((None, 0)),
-        Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => Ok((
-            limit.as_ref().map(limit_number).transpose()?,
-            offset
-                .as_ref()
-                .map(|o| limit_number(&o.value))
-                .transpose()?
-                .unwrap_or(0),
-        )),
-        Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
-            Ok((Some(limit_number(limit)?), limit_number(offset)?))
+    /// A query's LIMIT and OFFSET (`LIMIT n`, `LIMIT n OFFSET m`,
+    /// `LIMIT m, n`).
+    pub(super) fn limit_offset(&self, query: &ast::Query) -> Result<(Option<usize>, usize)> {
+        match &query.limit_clause {
+            None => Ok((None, 0)),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => Ok((
+                limit.as_ref().map(|l| self.limit_number(l)).transpose()?,
+                offset
+                    .as_ref()
+                    .map(|o| self.limit_number(&o.value))
+                    .transpose()?
+                    .unwrap_or(0),
+            )),
+            Some(ast::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                Ok((Some(self.limit_number(limit)?), self.limit_number(offset)?))
+            }
         }
     }
 }

@@ -2,8 +2,10 @@
 //! and `SET`: MySQL's names and the values Floe runs with. A name not in
 //! this list is MySQL's 1193. Values a session sets are kept per session;
 //! only those with an effect here (autocommit, isolation, lock wait
-//! timeout) change behaviour, the rest are remembered for clients that
-//! read them back.
+//! timeout, max_execution_time, time_zone) change behaviour, the rest are remembered
+//! for clients that read them back. SET GLOBAL takes max_execution_time
+//! and time_zone (new sessions start from them; not persisted, as MySQL's
+//! SET GLOBAL) and is refused (1235) for the rest.
 
 /// (name, default as text, numeric?). Sorted by name.
 pub const VARIABLES: &[(&str, &str, bool)] = &[
@@ -20,6 +22,7 @@ pub const VARIABLES: &[(&str, &str, bool)] = &[
     ("collation_connection", "utf8mb4_0900_ai_ci", false),
     ("collation_database", "utf8mb4_0900_ai_ci", false),
     ("collation_server", "utf8mb4_0900_ai_ci", false),
+    ("cte_max_recursion_depth", "1000", true),
     ("default_storage_engine", "InnoDB", false),
     ("div_precision_increment", "4", true),
     ("foreign_key_checks", "1", true),
@@ -62,6 +65,9 @@ pub const VARIABLES: &[(&str, &str, bool)] = &[
     ("version_compile_os", "Linux", false),
     ("wait_timeout", "28800", true),
 ];
+
+/// The variables SET GLOBAL takes.
+pub const GLOBAL_VARIABLES: &[&str] = &["max_execution_time", "time_zone"];
 
 /// The entry for `name` (lower case), if MySQL's name is known here.
 pub fn lookup(name: &str) -> Option<(&'static str, &'static str, bool)> {

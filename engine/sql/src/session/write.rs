@@ -178,11 +178,21 @@ impl SqlSession {
         column: &ColumnMeta,
         row_number: usize,
     ) -> Result<Value> {
-        row::convert_for_column(value, &column.sql_type).map_err(|e| StatementError::Convert {
-            code: e.code(),
-            message: e.to_string(),
-            column: column.name.clone(),
-            row: row_number,
+        let value = row::convert_for_column(value, &column.sql_type).map_err(|e| {
+            StatementError::Convert {
+                code: e.code(),
+                message: e.to_string(),
+                column: column.name.clone(),
+                row: row_number,
+            }
+        })?;
+        // TIMESTAMP is given in the session time zone and stored in UTC.
+        Ok(match (&column.sql_type, value) {
+            (SqlType::Timestamp { .. }, Value::DateTime(local)) if self.time_zone_offset_s != 0 => {
+                crate::temporal::shift_seconds(&local, -self.time_zone_offset_s)
+                    .map_or(Value::Null, Value::DateTime)
+            }
+            (_, value) => value,
         })
     }
 
@@ -743,7 +753,7 @@ impl SqlSession {
             None => None,
         };
         let limit = match &update.limit {
-            Some(e) => Some(limit_number(e)?),
+            Some(e) => Some(self.limit_number(e)?),
             None => None,
         };
         let mut context = self.eval_context();
@@ -814,7 +824,7 @@ impl SqlSession {
             None => None,
         };
         let limit = match &delete.limit {
-            Some(e) => Some(limit_number(e)?),
+            Some(e) => Some(self.limit_number(e)?),
             None => None,
         };
         let mut context = self.eval_context();
