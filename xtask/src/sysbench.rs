@@ -13,6 +13,10 @@
 //! and the same buffer pool (128 MiB, Floe's hosted default), and reports
 //! queries per second and 95th-percentile latency with Floe/MariaDB ratios.
 //!
+//! `cargo xtask bench sysbench` takes `--time S`, `--table-size N`,
+//! `--workloads write_only,insert` (names with or without `oltp_`; the
+//! bench's order is kept) and `--threads 4,32` to run part of the table.
+//!
 //! oltp_read_write and oltp_read_only send `SELECT DISTINCT` unless told
 //! `--distinct_ranges=0`: the step asks the server whether it knows
 //! DISTINCT and turns those queries off (and says so) when it does not.
@@ -491,12 +495,20 @@ struct Row {
     mariadb: Report,
 }
 
-fn bench_server(
-    server: &Server,
+/// What part of the bench to run, and how long.
+struct BenchPlan {
     seconds: u32,
     rows: u32,
+    workloads: Vec<&'static str>,
+    threads: Vec<u32>,
+}
+
+fn bench_server(
+    server: &Server,
+    plan: &BenchPlan,
     distinct: &[String],
 ) -> Result<Vec<(&'static str, u32, Report)>, String> {
+    let (seconds, rows) = (plan.seconds, plan.rows);
     let prepare = connection_options(server.port, BENCH_TABLES, rows, 4);
     println!(
         "==> {}: preparing {BENCH_TABLES} tables x {rows} rows",
@@ -510,8 +522,8 @@ fn bench_server(
         prepared.elapsed().as_secs_f64()
     );
     let mut out = Vec::new();
-    for workload in BENCH_WORKLOADS {
-        for &threads in BENCH_THREADS {
+    for workload in &plan.workloads {
+        for &threads in &plan.threads {
             let mut options = connection_options(server.port, BENCH_TABLES, rows, threads);
             options.extend(distinct.iter().cloned());
             options.push(format!("--time={seconds}"));
@@ -538,22 +550,72 @@ fn ratio(floe: f64, mariadb: f64) -> f64 {
     }
 }
 
-/// `cargo xtask bench sysbench [--time S] [--table-size N]`.
+/// The bench workloads named in `list` ("write_only,oltp_insert"), in
+/// the bench's order.
+fn parse_workloads(list: &str) -> Result<Vec<&'static str>, String> {
+    let mut wanted = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let full = format!("oltp_{}", name.trim_start_matches("oltp_"));
+        let Some(&known) = BENCH_WORKLOADS.iter().find(|w| **w == full) else {
+            return Err(format!(
+                "--workloads: unknown workload {name}; known: {}",
+                BENCH_WORKLOADS.join(", ")
+            ));
+        };
+        wanted.push(known);
+    }
+    if wanted.is_empty() {
+        return Err("--workloads: name at least one workload".into());
+    }
+    Ok(BENCH_WORKLOADS
+        .iter()
+        .copied()
+        .filter(|w| wanted.contains(w))
+        .collect())
+}
+
+/// Thread counts from `list` ("4,32").
+fn parse_threads(list: &str) -> Result<Vec<u32>, String> {
+    let threads = list
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| match n.parse::<u32>() {
+            Ok(t) if t > 0 => Ok(t),
+            _ => Err(format!("--threads: {n} is not a positive whole number")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if threads.is_empty() {
+        return Err("--threads: name at least one thread count".into());
+    }
+    Ok(threads)
+}
+
+/// `cargo xtask bench sysbench [--time S] [--table-size N] [--workloads A,B] [--threads N,M]`.
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let mut seconds = BENCH_SECONDS_DEFAULT;
-    let mut rows = BENCH_TABLE_ROWS;
+    let mut plan = BenchPlan {
+        seconds: BENCH_SECONDS_DEFAULT,
+        rows: BENCH_TABLE_ROWS,
+        workloads: BENCH_WORKLOADS.to_vec(),
+        threads: BENCH_THREADS.to_vec(),
+    };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let value = rest.next().ok_or_else(|| format!("{arg} needs a value"))?;
-        let number: u32 = value
-            .parse()
-            .map_err(|_| format!("{arg} {value}: expected a whole number"))?;
+        let number = || -> Result<u32, String> {
+            value
+                .parse()
+                .map_err(|_| format!("{arg} {value}: expected a whole number"))
+        };
         match arg.as_str() {
-            "--time" => seconds = number.max(1),
-            "--table-size" => rows = number.max(1),
+            "--time" => plan.seconds = number()?.max(1),
+            "--table-size" => plan.rows = number()?.max(1),
+            "--workloads" => plan.workloads = parse_workloads(value)?,
+            "--threads" => plan.threads = parse_threads(value)?,
             other => {
                 return Err(format!(
-                    "unknown option {other}; known: --time SECONDS, --table-size ROWS"
+                    "unknown option {other}; known: --time SECONDS, --table-size ROWS, \
+                     --workloads NAME,..., --threads N,..."
                 ))
             }
         }
@@ -563,9 +625,12 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         crate::util::cargo(&["build", "--release", "-p", "floe"]),
     )?;
     println!(
-        "==> sysbench bench: {} workloads x threads {BENCH_THREADS:?}, {BENCH_TABLES} tables x {rows} rows, {seconds} s per run; \
+        "==> sysbench bench: {} x threads {:?}, {BENCH_TABLES} tables x {} rows, {} s per run; \
          both servers flush redo at every commit, no binary log, {} MiB buffer pool",
-        BENCH_WORKLOADS.len(),
+        plan.workloads.join(", "),
+        plan.threads,
+        plan.rows,
+        plan.seconds,
         BENCH_BUFFER_POOL_MIB
     );
     // Floe first: when it lacks DISTINCT, MariaDB runs the same reduced
@@ -573,11 +638,11 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let (floe_reports, distinct) = {
         let server = start_floe()?;
         let distinct = distinct_options(&server);
-        (bench_server(&server, seconds, rows, &distinct)?, distinct)
+        (bench_server(&server, &plan, &distinct)?, distinct)
     };
     let mariadb_reports = {
         let server = start_mariadb()?;
-        bench_server(&server, seconds, rows, &distinct)?
+        bench_server(&server, &plan, &distinct)?
     };
     let table: Vec<Row> = floe_reports
         .iter()
@@ -633,6 +698,20 @@ const BENCH_BUFFER_POOL_MIB: u64 = BUFFER_POOL_BYTES >> 20;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Workload filters keep the bench's order and refuse unknown names.
+    #[test]
+    fn parses_workload_and_thread_filters() {
+        assert_eq!(
+            parse_workloads("insert,oltp_write_only").unwrap(),
+            ["oltp_write_only", "oltp_insert"]
+        );
+        assert!(parse_workloads("write_everything").is_err());
+        assert!(parse_workloads(",").is_err());
+        assert_eq!(parse_threads("4, 32").unwrap(), [4, 32]);
+        assert!(parse_threads("0").is_err());
+        assert!(parse_threads("four").is_err());
+    }
 
     // sysbench 1.0.20's summary parses into its figures; FATAL lines and
     // ignored errors are counted; a run without a summary is refused.

@@ -411,3 +411,46 @@ fn pages_survive_flush_and_eviction() {
     env.pool.check_lru().unwrap();
     let _ = env.store.list().unwrap();
 }
+
+/// `next_key` agrees with the model, also across leaves that deletes
+/// emptied (a run of keys removed whole) and past the last key.
+#[test]
+fn next_key_matches_the_model() {
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let env = TestEnv::new(64, 4096, seed);
+    let tree = env.create_tree(1);
+    let mut model = std::collections::BTreeSet::new();
+    for n in 0..3000 {
+        tree.insert(env.tree_env(), &long_key_of(n), b"v").unwrap();
+        model.insert(long_key_of(n));
+    }
+    // Empty whole leaves in the middle, and thin out the rest.
+    for n in (1000..2000).chain((0..3000).filter(|n| n % 7 == 0)) {
+        if model.remove(&long_key_of(n)) {
+            tree.delete(env.tree_env(), &long_key_of(n)).unwrap();
+        }
+    }
+    assert!(tree.check(&env.pool).unwrap().height >= 2);
+    for step in 0..5000 {
+        // Present keys, absent ones, and keys between two of them.
+        let mut probe = long_key_of(rng.below(3100));
+        if step % 3 == 0 {
+            probe.push(b'~');
+        }
+        let expected = model
+            .range((Bound::Excluded(probe.clone()), Bound::Unbounded))
+            .next()
+            .cloned();
+        let got = tree.next_key(env.tree_env(), &probe).unwrap();
+        assert_eq!(got, expected, "seed={seed} step={step}");
+    }
+    assert_eq!(
+        tree.next_key(env.tree_env(), &long_key_of(2999)).unwrap(),
+        None
+    );
+    assert_eq!(
+        tree.next_key(env.tree_env(), b"").unwrap(),
+        Some(long_key_of(1))
+    );
+}

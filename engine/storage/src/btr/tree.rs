@@ -941,6 +941,45 @@ impl Tree {
         }
     }
 
+    /// The first key above `key`, or `None` past the last one: one descent
+    /// (more only past empty leaves) and one copy, where a cursor would
+    /// copy the rest of the leaf. Inserts ask it for their successor.
+    pub fn next_key(&self, env: TreeEnv<'_>, key: &[u8]) -> Result<Option<Vec<u8>>, TreeError> {
+        let cursor = self.scan(
+            env,
+            Bound::Excluded(key.to_vec()),
+            Bound::Unbounded,
+            Direction::Forward,
+        );
+        let mut from = key.to_vec();
+        let mut above = true;
+        loop {
+            let Located { leaf, upper, .. } = cursor.descend(Some(&from), false)?;
+            let id = leaf.id();
+            let bytes = leaf.bytes();
+            let slot = match node::search(bytes, &from)
+                .map_err(|e| TreeError::node(self.index_id, id, e))?
+            {
+                Ok(slot) if above => slot + 1,
+                Ok(slot) | Err(slot) => slot,
+            };
+            if slot < node::count(bytes) {
+                let next =
+                    node::key(bytes, slot).map_err(|e| TreeError::node(self.index_id, id, e))?;
+                return Ok(Some(next.to_vec()));
+            }
+            // Every key of the next leaf is at or above this leaf's upper
+            // bound, which is above `key`.
+            match upper {
+                None => return Ok(None),
+                Some(upper) => {
+                    from = upper;
+                    above = false;
+                }
+            }
+        }
+    }
+
     /// Walks the whole tree and checks every invariant: page types and
     /// levels, node structure, key order within and across nodes, child
     /// key ranges, and sibling links on every level.

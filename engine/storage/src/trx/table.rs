@@ -29,8 +29,8 @@
 //!   stripe latch of that key; a live duplicate, or a delete-marked one
 //!   whose deleter is still active, is waited for with an S lock first.
 //!
-//! Known cost, left for later: an insert reads the tree three times (the
-//! record, its successor, the check under the latch) before writing.
+//! Known cost, left for later: an insert descends the tree four times (the
+//! record, its successor before and again under the latch, the insert).
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -202,14 +202,11 @@ fn read_record(env: TreeEnv<'_>, tree: &Tree, key: &[u8]) -> Result<Option<Recor
 
 /// The first key above `key` in `tree`, as a lock target.
 fn successor(env: TreeEnv<'_>, tree: &Tree, key: &[u8]) -> Result<Target, TrxError> {
-    let mut cursor = tree.scan(
-        env,
-        Bound::Excluded(key.to_vec()),
-        Bound::Unbounded,
-        Direction::Forward,
-    );
-    Ok(match cursor.next()? {
-        Some((k, _)) => Target::record(tree.index_id, &k),
+    Ok(match tree.next_key(env, key)? {
+        Some(next) => Target {
+            index_id: tree.index_id,
+            key: Some(next),
+        },
         None => Target::supremum(tree.index_id),
     })
 }
@@ -631,22 +628,27 @@ impl Table {
                         pk: pk.to_vec(),
                         sec: ops.iter().map(|(_, op)| op.clone()).collect(),
                     };
+                    // Undo first and outside the gap latch (its first
+                    // record also starts the transaction's undo log, a
+                    // page allocation): only the tree insert needs the
+                    // latch. Should the insert not happen (a concurrent
+                    // inserter of this key won, or the wait failed), the
+                    // record undoes nothing: a rollback finds no record
+                    // with its roll pointer and no entry of ours.
+                    let ptr = trx.append_undo(&undo_record)?;
+                    let payload = encode_record(false, me, ptr, row);
                     let tree = self.clustered;
-                    let timeout = trx.lock_wait_timeout;
                     let inserted = sys.locks.insert_guarded(
                         me,
                         &target,
-                        timeout,
+                        trx.lock_wait_timeout,
                         || successor(env, &tree, pk),
-                        || {
-                            // Inserters of this key share this latch: still absent?
-                            if read_payload(env, &tree, pk)?.is_some() {
-                                return Ok(false);
-                            }
-                            let ptr = trx.append_undo(&undo_record)?;
-                            let payload = encode_record(false, me, ptr, row);
-                            tree.insert(env, pk, &payload)?;
-                            Ok::<_, TrxError>(true)
+                        // The leaf's X latch makes "still absent?" and the
+                        // insert one step for inserters of the same key.
+                        || match tree.insert(env, pk, &payload) {
+                            Ok(_) => Ok(true),
+                            Err(crate::btr::tree::TreeError::Duplicate { .. }) => Ok(false),
+                            Err(e) => Err(TrxError::from(e)),
                         },
                     )?;
                     if !inserted {
