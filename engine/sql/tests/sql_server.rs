@@ -540,6 +540,18 @@ fn savepoints_kill_and_processlist() {
     stop(server, database);
 }
 
+/// The `mysql` crate's connection as root over TCP, optionally into `db`.
+fn rust_client(port: u16, db: Option<&str>) -> mysql::Conn {
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some("127.0.0.1"))
+        .tcp_port(port)
+        .user(Some("root"))
+        .pass(Some(PASSWORD))
+        .db_name(db)
+        .prefer_socket(false);
+    mysql::Conn::new(opts).expect("rust client connects")
+}
+
 // The `mysql` crate, a Rust driver: caching_sha2_password's fast path, text
 // queries, and prepared statements in the binary protocol with every value
 // kind in both directions, NULLs, re-execution, errors, ping, COM_INIT_DB
@@ -552,13 +564,7 @@ fn rust_client_speaks_the_binary_protocol() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, database) = start(dir.path(), true);
     let port = server.local_addr().port();
-    let opts = mysql::OptsBuilder::new()
-        .ip_or_hostname(Some("127.0.0.1"))
-        .tcp_port(port)
-        .user(Some("root"))
-        .pass(Some(PASSWORD))
-        .prefer_socket(false);
-    let mut conn = mysql::Conn::new(opts).expect("rust client connects");
+    let mut conn = rust_client(port, None);
     conn.query_drop(
         "CREATE DATABASE rc; CREATE TABLE rc.t (id INT PRIMARY KEY, tiny TINYINT, \
          big BIGINT UNSIGNED, price DECIMAL(10,2), ratio DOUBLE, name VARCHAR(20), \
@@ -659,14 +665,7 @@ fn rust_client_prepares_joins_unions_and_limits() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, database) = start(dir.path(), true);
     let port = server.local_addr().port();
-    let opts = mysql::OptsBuilder::new()
-        .ip_or_hostname(Some("127.0.0.1"))
-        .tcp_port(port)
-        .user(Some("root"))
-        .pass(Some(PASSWORD))
-        .db_name(Some("mysql"))
-        .prefer_socket(false);
-    let mut conn = mysql::Conn::new(opts).expect("rust client connects");
+    let mut conn = rust_client(port, Some("mysql"));
     conn.query_drop(
         "CREATE DATABASE pj; USE pj; \
          CREATE TABLE a (id INT PRIMARY KEY, name VARCHAR(10)); \
