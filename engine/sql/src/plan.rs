@@ -21,6 +21,21 @@
 //! statistics (pages unreadable) the choice falls back to the most
 //! equality columns, then a range on the next column.
 //!
+//! Order. `choose_ordered` serves a one-table ORDER BY from an index read
+//! in key order (forward for ASC, backward for DESC: `Access.descending`,
+//! ranges sorted by key and read last to first): the ORDER BY columns must
+//! follow the index's key (a secondary entry's key is its columns, then the
+//! primary key's) once the columns bound to one value by equality are
+//! skipped; after the whole key any columns follow (it is unique). Key
+//! order is the ORDER BY order: NULL first, collated strings by weights
+//! (TIMESTAMP, sorted by its session-time-zone value, is left to the sort).
+//! The ordered read is taken when it is the path `choose_read` picks anyway,
+//! or, with LIMIT n, when about n / selectivity rows of its ranges (the
+//! selectivity estimated from the rows the best path reads) at its per-row
+//! cost cost less than the best path; a unique point lookup stays. MySQL
+//! also weighs the sort's cost and reconsiders for each LIMIT in the plan;
+//! Floe counts only rows read.
+//!
 //! Covering. A secondary entry's key holds the index's columns and the
 //! primary key's; when the statement reads no other column, and each one
 //! it reads decodes exactly from its key (integers, DECIMAL, DATE,

@@ -133,6 +133,12 @@ fn covering_reads_give_what_rows_give() {
         before
     );
     assert!(rows(&mut s, "SELECT id FROM t WHERE k = 999").is_empty());
+    // The same, read backward in index order.
+    let backward = rows(&mut s, "SELECT id FROM t WHERE k = 7 ORDER BY id DESC");
+    assert!(backward.iter().eq(before.iter().rev()), "{backward:?}");
+    let plan = explain(&mut s, "SELECT id FROM t WHERE k = 7 ORDER BY id DESC");
+    assert!(plan[0].4.contains("Using index"), "{plan:?}");
+    assert!(!plan[0].4.contains("Using filesort"), "{plan:?}");
     rows(&mut s, "COMMIT");
     let after = rows(&mut s, "SELECT id FROM t WHERE k = 7 ORDER BY id");
     assert_eq!(after.len(), before.len() - 2);
@@ -334,6 +340,21 @@ fn ordered_index_reads_give_what_sorting_gives() {
     assert_eq!(
         rows(&mut s, "SELECT id, k FROM t ORDER BY k, id DESC LIMIT 3"),
         ["3003,NULL", "3001,NULL", "3000,NULL"]
+    );
+
+    // UPDATE and DELETE with ORDER BY ... LIMIT through the index order.
+    rows(
+        &mut s,
+        "UPDATE t SET amount = 0 WHERE k = 5 ORDER BY id DESC LIMIT 3",
+    );
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM t WHERE amount = 0 ORDER BY id"),
+        ["1000", "1805", "1905", "3002"]
+    );
+    rows(&mut s, "DELETE FROM t WHERE amount = 0 ORDER BY id LIMIT 2");
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM t WHERE amount = 0"),
+        ["1905", "3002"]
     );
 
     // A locking read backward.

@@ -50,6 +50,17 @@
 //! is evaluated on. IN (subquery) becomes an IN list, so NOT IN follows
 //! MySQL's NULL rules (NULL when no value matches and one is NULL).
 //!
+//! Ordered reads. A SELECT of one base table without grouping, aggregates
+//! or DISTINCT whose ORDER BY items are plain columns of the table, all ASC
+//! or all DESC, may read an index in that order (`plan::choose_ordered`,
+//! chosen by cost): then nothing is sorted and the scan stops once OFFSET +
+//! LIMIT rows passed the WHERE clause. Otherwise (joins, expressions, mixed
+//! directions) the rows are sorted in memory after all are read; EXPLAIN
+//! says "Using filesort" on the first table then. Ties (equal keys, such as
+//! case variants under a case-insensitive collation) come in index order on
+//! an ordered read and in the access path's order when sorted, both of which
+//! MySQL leaves unspecified too.
+//!
 //! Results. A SELECT without grouping, DISTINCT, ORDER BY or UNION sends
 //! its rows to the client as the join makes them; the others collect their
 //! rows first (they must see them all). EXPLAIN shows the join order,
