@@ -334,6 +334,22 @@ fn ordered_index_reads_give_what_sorting_gives() {
     );
     assert_eq!(got, ["3003,nAmE5", "3001,NAME5", "3000,name5", "5,Name5"]);
 
+    // A narrow range beats walking the primary key until LIMIT match:
+    // read the range and sort.
+    let sql = "SELECT id, name FROM t WHERE name BETWEEN 'Name1995' AND 'Name1999' \
+               ORDER BY id DESC LIMIT 3";
+    let plan = explain(&mut s, sql);
+    assert_eq!((plan[0].1.as_str(), plan[0].2.as_str()), ("range", "kn"));
+    assert!(plan[0].4.contains("Using filesort"), "{plan:?}");
+    assert_eq!(
+        rows(&mut s, sql),
+        ["1999,Name1999", "1998,Name1998", "1997,Name1997"]
+    );
+    // Without LIMIT an ordered walk never pays unless it is the path anyway.
+    let plan = explain(&mut s, "SELECT * FROM t WHERE amount > 900 ORDER BY k");
+    assert_eq!(plan[0].1, "ALL", "{plan:?}");
+    assert!(plan[0].4.contains("Using filesort"), "{plan:?}");
+
     // Mixed directions sort as before.
     let plan = explain(&mut s, "SELECT id, k FROM t ORDER BY k, id DESC LIMIT 5");
     assert!(plan[0].4.contains("Using filesort"), "{plan:?}");
