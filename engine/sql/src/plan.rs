@@ -21,6 +21,21 @@
 //! statistics (pages unreadable) the choice falls back to the most
 //! equality columns, then a range on the next column.
 //!
+//! Order. `choose_ordered` serves a one-table ORDER BY from an index read
+//! in key order (forward for ASC, backward for DESC: `Access.descending`,
+//! ranges sorted by key and read last to first): the ORDER BY columns must
+//! follow the index's key (a secondary entry's key is its columns, then the
+//! primary key's) once the columns bound to one value by equality are
+//! skipped; after the whole key any columns follow (it is unique). Key
+//! order is the ORDER BY order: NULL first, collated strings by weights
+//! (TIMESTAMP, sorted by its session-time-zone value, is left to the sort).
+//! The ordered read is taken when it is the path `choose_read` picks anyway,
+//! or, with LIMIT n, when about n / selectivity rows of its ranges (the
+//! selectivity estimated from the rows the best path reads) at its per-row
+//! cost cost less than the best path; a unique point lookup stays. MySQL
+//! also weighs the sort's cost and reconsiders for each LIMIT in the plan;
+//! Floe counts only rows read.
+//!
 //! Covering. A secondary entry's key holds the index's columns and the
 //! primary key's; when the statement reads no other column, and each one
 //! it reads decodes exactly from its key (integers, DECIMAL, DATE,
@@ -55,6 +70,9 @@ pub struct Access {
     pub rows: Option<f64>,
     /// One equality prefix and no range (EXPLAIN's `ref`).
     pub equality: bool,
+    /// Read in key order, backward (the ranges last to first, each from
+    /// its upper end); set only by `choose_ordered`.
+    pub descending: bool,
 }
 
 /// Per-row costs (see the module comment).
@@ -71,6 +89,7 @@ impl Access {
             covering: false,
             rows: None,
             equality: false,
+            descending: false,
         }
     }
 
@@ -396,7 +415,21 @@ impl Candidate {
             covering: self.covering,
             rows,
             equality: self.equal_columns > 0 && !self.has_range && self.prefixes == 1,
+            descending: false,
         }
+    }
+
+    /// Estimated rows in the candidate's ranges.
+    fn rows(&self, index_stats: &crate::stats::IndexStats, total: f64) -> f64 {
+        let mut rows = if self.equal_columns > 0 {
+            self.prefixes as f64 * index_stats.rows_per_prefix(total, self.equal_columns)
+        } else {
+            total
+        };
+        if self.equal_columns > 0 || self.has_range {
+            rows = rows.min(total * index_stats.share_in(&self.ranges));
+        }
+        rows
     }
 
     /// Old choice without statistics: most equality columns, then a range.
@@ -416,17 +449,12 @@ pub fn choose(table: &TableMeta, where_clause: Option<&Expr>) -> Access {
     choose_read(table, where_clause, None)
 }
 
-/// The access path for a read of the columns `needed` marks (None: all)
-/// of `table`, filtered by `where_clause`.
-pub fn choose_read(
+/// Every index `table` could read for `bounds` (see the module comment).
+fn candidates(
     table: &TableMeta,
-    where_clause: Option<&Expr>,
+    bounds: &[ColumnBounds],
     needed: Option<&[bool]>,
-) -> Access {
-    let bounds = match where_clause {
-        Some(w) => collect_bounds(table, w),
-        None => vec![ColumnBounds::default(); table.columns.len()],
-    };
+) -> Vec<Candidate> {
     let mut candidates = Vec::new();
     for (position, index) in table.indexes.iter().enumerate() {
         let covering = needed.is_some_and(|n| covers(table, position, n));
@@ -488,6 +516,21 @@ pub fn choose_read(
             covering,
         });
     }
+    candidates
+}
+
+/// The access path for a read of the columns `needed` marks (None: all)
+/// of `table`, filtered by `where_clause`.
+pub fn choose_read(
+    table: &TableMeta,
+    where_clause: Option<&Expr>,
+    needed: Option<&[bool]>,
+) -> Access {
+    let bounds = match where_clause {
+        Some(w) => collect_bounds(table, w),
+        None => vec![ColumnBounds::default(); table.columns.len()],
+    };
+    let mut candidates = candidates(table, &bounds, needed);
     // A unique key fully bound: no statistics needed.
     if let Some(best) = candidates
         .iter()
@@ -522,22 +565,9 @@ pub fn choose_read(
         let Some(index_stats) = stats.indexes.get(candidate.index) else {
             continue;
         };
-        let mut rows = if candidate.equal_columns > 0 {
-            candidate.prefixes as f64 * index_stats.rows_per_prefix(total, candidate.equal_columns)
-        } else {
-            total
-        };
-        if candidate.equal_columns > 0 || candidate.has_range {
-            rows = rows.min(total * index_stats.share_in(&candidate.ranges));
-        }
-        let per_row = if candidate.index == 0 {
-            CLUSTERED_ROW
-        } else if candidate.covering {
-            COVERING_ROW
-        } else {
-            LOOKUP_ROW
-        };
-        let cost = candidate.ranges.len() as f64 + rows * per_row;
+        let rows = candidate.rows(index_stats, total);
+        let cost =
+            candidate.ranges.len() as f64 + rows * per_row(candidate.index, candidate.covering);
         // An index on ties with the full scan (a tiny or empty table).
         if cost < best_cost || (cost == best_cost && !best_is_index) {
             best_cost = cost;
@@ -546,4 +576,198 @@ pub fn choose_read(
         }
     }
     best
+}
+
+/// The cost of reading one row through index `index`.
+fn per_row(index: usize, covering: bool) -> f64 {
+    if index == 0 {
+        CLUSTERED_ROW
+    } else if covering {
+        COVERING_ROW
+    } else {
+        LOOKUP_ROW
+    }
+}
+
+/// What an ORDER BY asks of a one-table read: the table's columns in
+/// order, one direction for all, and the rows it needs at most (OFFSET +
+/// LIMIT).
+#[derive(Debug, Clone)]
+pub struct OrderWanted {
+    pub columns: Vec<usize>,
+    pub descending: bool,
+    pub limit: Option<usize>,
+}
+
+/// Whether a column of this type sorts in key order exactly as ORDER BY
+/// sorts its values (TIMESTAMP sorts by its session-time-zone value, the
+/// key by UTC).
+fn sorts_in_key_order(sql_type: &SqlType) -> bool {
+    !matches!(sql_type, SqlType::Timestamp { .. } | SqlType::Null)
+}
+
+/// Whether index `position`'s key order (a secondary entry's key is its
+/// columns, then the primary key's) is the order of `columns`, once the
+/// columns `fixed` marks (bound to one value by equality) are skipped.
+fn index_orders_by(table: &TableMeta, position: usize, fixed: &[bool], columns: &[usize]) -> bool {
+    let (Some(index), Some(primary)) = (table.indexes.get(position), table.indexes.first()) else {
+        return false;
+    };
+    let key = if position == 0 {
+        index.columns.clone()
+    } else {
+        index
+            .columns
+            .iter()
+            .chain(&primary.columns)
+            .copied()
+            .collect()
+    };
+    let mut seen = fixed.to_vec();
+    let mut wanted = columns.iter().peekable();
+    for column in key {
+        while wanted
+            .next_if(|c| seen.get(**c).copied().unwrap_or(false))
+            .is_some()
+        {}
+        let Some(&&next) = wanted.peek() else {
+            return true;
+        };
+        if next == column {
+            wanted.next();
+        } else if !seen.get(column).copied().unwrap_or(false) {
+            return false;
+        }
+        if let Some(s) = seen.get_mut(column) {
+            *s = true;
+        }
+    }
+    // The key holds the whole primary key: it is unique, so any later
+    // columns are decided by it.
+    true
+}
+
+/// The access path for a one-table read whose ORDER BY is `wanted`, and
+/// whether it reads in that order (so the sort is skipped and the scan
+/// may stop after `wanted.limit` matching rows). An index serves when
+/// `index_orders_by`; the ordered read is taken when it is the access
+/// path `choose_read` picks anyway (then ordering is free), or, with a
+/// LIMIT, when walking it until LIMIT rows match is estimated cheaper:
+/// about limit / selectivity rows of its ranges, selectivity being the
+/// share of them the WHERE keeps (estimated by the rows the best access
+/// path reads), each at its per-row cost. A unique point lookup stays.
+pub fn choose_ordered(
+    table: &TableMeta,
+    where_clause: Option<&Expr>,
+    needed: Option<&[bool]>,
+    wanted: &OrderWanted,
+) -> (Access, bool) {
+    let base = choose_read(table, where_clause, needed);
+    let plain = wanted
+        .columns
+        .iter()
+        .all(|&c| table.types.get(c).is_some_and(sorts_in_key_order));
+    if base.point || wanted.columns.is_empty() || !plain {
+        return (base, false);
+    }
+    let bounds = match where_clause {
+        Some(w) => collect_bounds(table, w),
+        None => vec![ColumnBounds::default(); table.columns.len()],
+    };
+    let fixed: Vec<bool> = bounds
+        .iter()
+        .map(|b| b.equal.as_ref().is_some_and(|v| v.len() == 1))
+        .collect();
+    let stats = table.stats();
+    let total = stats.as_ref().map(|s| s.rows);
+    let matching = base.rows;
+    let base_cost = base
+        .rows
+        .map(|r| base.ranges.len() as f64 + r * per_row(base.index, base.covering));
+    let mut others = candidates(table, &bounds, needed);
+    let mut best: Option<(f64, Access)> = None;
+    for position in 0..table.indexes.len() {
+        if !index_orders_by(table, position, &fixed, &wanted.columns) {
+            continue;
+        }
+        let same = base.index == position;
+        let mut access = if same {
+            base.clone()
+        } else if let Some(at) = others.iter().position(|c| c.index == position) {
+            let candidate = others.swap_remove(at);
+            let rows = match (stats.as_ref(), total) {
+                (Some(st), Some(total)) => st
+                    .indexes
+                    .get(position)
+                    .map(|index_stats| candidate.rows(index_stats, total)),
+                _ => None,
+            };
+            candidate.access(rows)
+        } else {
+            Access {
+                index: position,
+                covering: needed.is_some_and(|n| covers(table, position, n)),
+                rows: total,
+                ..Access::full_scan()
+            }
+        };
+        // Rows read until `limit` of them match.
+        let read = match (wanted.limit, access.rows) {
+            (Some(limit), Some(in_ranges)) => {
+                let limit = limit as f64;
+                Some(match matching {
+                    Some(m) if m >= 1.0 => {
+                        (limit * in_ranges / m).clamp(limit.min(in_ranges), in_ranges)
+                    }
+                    _ => in_ranges,
+                })
+            }
+            (None, rows) => rows,
+            (Some(limit), None) => Some(limit as f64),
+        };
+        let cost =
+            read.map(|r| access.ranges.len() as f64 + r * per_row(position, access.covering));
+        let take = if same {
+            true
+        } else if wanted.limit.is_none() {
+            false
+        } else {
+            match (cost, base_cost) {
+                (Some(c), Some(b)) => c < b,
+                // No statistics: only instead of reading everything anyway.
+                _ => base.reads_everything(),
+            }
+        };
+        if !take {
+            continue;
+        }
+        let order_cost = if same {
+            f64::NEG_INFINITY
+        } else {
+            cost.unwrap_or(f64::MAX)
+        };
+        if best.as_ref().is_some_and(|(c, _)| *c <= order_cost) {
+            continue;
+        }
+        access.rows = read;
+        access.descending = wanted.descending;
+        access.ranges.sort_by(|a, b| compare_lower(&a.0, &b.0));
+        best = Some((order_cost, access));
+    }
+    match best {
+        Some((_, access)) => (access, true),
+        None => (base, false),
+    }
+}
+
+/// Orders disjoint ranges by their lower bounds.
+fn compare_lower(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Bound::Unbounded, Bound::Unbounded) => std::cmp::Ordering::Equal,
+        (Bound::Unbounded, _) => std::cmp::Ordering::Less,
+        (_, Bound::Unbounded) => std::cmp::Ordering::Greater,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            x.cmp(y)
+        }
+    }
 }

@@ -11,7 +11,12 @@
 //! connection registry; killing another user's connection needs SUPER.
 //! SHOW STATUS reports the counters Floe keeps (MySQL has hundreds; tools
 //! read the few below); Floe_statements_parsed counts this session's
-//! parsed texts (prepared executions parse nothing).
+//! parsed texts (prepared executions parse nothing). Handler_read_key,
+//! _next, _prev and _rnd_next count the rows this session's SELECTs read
+//! (point lookups, index ranges forward and backward, full clustered
+//! scans); unlike MySQL, only SELECT reads count (not UPDATE/DELETE or
+//! INSERT ... SELECT), a range's first row counts as _next/_prev (MySQL:
+//! _key or _first/_last), and SHOW STATUS is per session (no GLOBAL).
 //!
 //! ANALYZE [NO_WRITE_TO_BINLOG | LOCAL] TABLE t [, t ...] takes each
 //! table's index statistics again (`crate::stats`) and answers, as MySQL,
@@ -236,6 +241,13 @@ impl SqlSession {
         let figures: Vec<(&str, String)> = vec![
             ("Innodb_history_list_length", stats.history_len.to_string()),
             ("Floe_statements_parsed", self.statements_parsed.to_string()),
+            ("Handler_read_key", self.handler_reads.key.to_string()),
+            ("Handler_read_next", self.handler_reads.next.to_string()),
+            ("Handler_read_prev", self.handler_reads.prev.to_string()),
+            (
+                "Handler_read_rnd_next",
+                self.handler_reads.rnd_next.to_string(),
+            ),
             ("Innodb_trx_active", stats.active.to_string()),
             ("Threads_connected", threads.to_string()),
             ("Uptime", self.db.uptime_s().to_string()),

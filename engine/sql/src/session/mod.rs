@@ -143,6 +143,8 @@ pub struct SqlSession {
     /// Texts parsed by this session (SHOW STATUS' Floe_statements_parsed:
     /// prepared statements execute without parsing).
     statements_parsed: u64,
+    /// Rows this session's SELECTs read (SHOW STATUS' Handler_read_*).
+    handler_reads: query::ReadCounts,
     /// COM_STMT_PREPARE is working out result columns: parameters are not
     /// known yet (`LIMIT ?` binds as unknown).
     describing: bool,
@@ -349,6 +351,7 @@ impl SqlSession {
             savepoints: Vec::new(),
             processes: None,
             statements_parsed: 0,
+            handler_reads: query::ReadCounts::default(),
             describing: false,
             ctes: std::cell::RefCell::new(Vec::new()),
             time_zone_offset_s: 0,

@@ -50,6 +50,17 @@
 //! is evaluated on. IN (subquery) becomes an IN list, so NOT IN follows
 //! MySQL's NULL rules (NULL when no value matches and one is NULL).
 //!
+//! Ordered reads. A SELECT of one base table without grouping, aggregates
+//! or DISTINCT whose ORDER BY items are plain columns of the table, all ASC
+//! or all DESC, may read an index in that order (`plan::choose_ordered`,
+//! chosen by cost): then nothing is sorted and the scan stops once OFFSET +
+//! LIMIT rows passed the WHERE clause. Otherwise (joins, expressions, mixed
+//! directions) the rows are sorted in memory after all are read; EXPLAIN
+//! says "Using filesort" on the first table then. Ties (equal keys, such as
+//! case variants under a case-insensitive collation) come in index order on
+//! an ordered read and in the access path's order when sorted, both of which
+//! MySQL leaves unspecified too.
+//!
 //! Results. A SELECT without grouping, DISTINCT, ORDER BY or UNION sends
 //! its rows to the client as the join makes them; the others collect their
 //! rows first (they must see them all). EXPLAIN shows the join order,
@@ -460,6 +471,7 @@ impl SqlSession {
                     lock,
                     ctx: self.eval_context(),
                     stream,
+                    reads: ReadCounts::default(),
                 };
                 let rows = exec.run(&plan, &[])?;
                 (rows, exec.ctx.warnings)
@@ -475,8 +487,10 @@ impl SqlSession {
                         lock,
                         ctx: session.eval_context(),
                         stream,
+                        reads: ReadCounts::default(),
                     };
                     let rows = exec.run(&plan, &[])?;
+                    session.handler_reads.add(&exec.reads);
                     Ok((rows, exec.ctx.warnings))
                 })?
             }
@@ -889,6 +903,7 @@ impl SqlSession {
             lock,
             ctx: self.eval_context(),
             stream: None,
+            reads: ReadCounts::default(),
         };
         let rows = exec.run(&plan, &[])?;
         let warnings = exec.ctx.warnings;
@@ -961,6 +976,7 @@ impl SqlSession {
             lock: LockRead::None,
             ctx: self.eval_context(),
             stream: None,
+            reads: ReadCounts::default(),
         };
         exec.resolve(&mut expr, &[], &|_| true)?;
         let warnings = exec.ctx.warnings;
@@ -993,6 +1009,7 @@ impl SqlSession {
                 lock: LockRead::None,
                 ctx: session.eval_context(),
                 stream: None,
+                reads: ReadCounts::default(),
             };
             let mut resolved = bound.clone();
             exec.resolve(&mut resolved, &[], &|_| true)?;
@@ -2013,6 +2030,30 @@ struct Exec<'a, 's> {
     /// it needs no grouping, DISTINCT or ORDER BY (taken by the first
     /// `run_select`, so subqueries never see it).
     stream: Option<RowStream<'s>>,
+    /// Rows the statement's index reads returned (SHOW STATUS'
+    /// Handler_read_*).
+    reads: ReadCounts,
+}
+
+/// Rows read, by kind, as MySQL's Handler_read_* counters: `key` point
+/// lookups, `next` / `prev` rows of index ranges read forward /
+/// backward, `rnd_next` rows of full clustered scans read forward
+/// (ordered by the primary key or not).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct ReadCounts {
+    pub(super) key: u64,
+    pub(super) next: u64,
+    pub(super) prev: u64,
+    pub(super) rnd_next: u64,
+}
+
+impl ReadCounts {
+    pub(super) fn add(&mut self, other: &ReadCounts) {
+        self.key += other.key;
+        self.next += other.next;
+        self.prev += other.prev;
+        self.rnd_next += other.rnd_next;
+    }
 }
 
 type RowStream<'a> = &'a mut dyn FnMut(Vec<Value>) -> Result<()>;
@@ -2037,6 +2078,9 @@ struct Step {
     matching: Vec<Expr>,
     /// WHERE conjuncts decided after a LEFT JOIN's NULL row.
     after: Vec<Expr>,
+    /// The first step's access path when chosen before the join (an
+    /// index read in ORDER BY order).
+    preset: Option<Access>,
 }
 
 /// A step's rows read once (loop and hash methods).
@@ -2301,9 +2345,19 @@ impl Exec<'_, '_> {
             }
         }
         // A constant false WHERE reads nothing.
-        let steps = self.plan_steps(plan, conjuncts, sources_on);
+        let mut steps = self.plan_steps(plan, conjuncts, sources_on);
         let aggregate = plan.aggregate;
-        let stop_after = if order.is_empty() && !aggregate && !plan.distinct {
+        // An index read in ORDER BY order: no sort, and LIMIT stops it.
+        let ordered = match ordered_access(plan, &steps, &order, &base) {
+            Some(access) => {
+                if let Some(first) = steps.first_mut() {
+                    first.preset = Some(access);
+                }
+                true
+            }
+            None => false,
+        };
+        let stop_after = if (ordered || order.is_empty()) && !aggregate && !plan.distinct {
             plan.limit.map(|l| l.saturating_add(plan.offset))
         } else {
             None
@@ -2373,7 +2427,11 @@ impl Exec<'_, '_> {
                 *key = finalize(std::mem::replace(key, Value::Null), &e.result_type());
             }
         }
-        let descending: Vec<bool> = order.iter().map(|(_, d)| *d).collect();
+        let descending: Vec<bool> = if ordered {
+            Vec::new()
+        } else {
+            order.iter().map(|(_, d)| *d).collect()
+        };
         Ok(order_and_limit(out, &descending, plan.limit, plan.offset))
     }
 
@@ -2500,6 +2558,7 @@ impl Exec<'_, '_> {
                 needed: needed[source].clone(),
                 matching,
                 after,
+                preset: None,
             });
         }
         // Conjuncts that read no table (constants, outer columns) go first.
@@ -2519,6 +2578,7 @@ impl Exec<'_, '_> {
                     needed: Vec::new(),
                     matching: rest,
                     after: Vec::new(),
+                    preset: None,
                 }),
             }
         }
@@ -2701,7 +2761,10 @@ impl Exec<'_, '_> {
                     .filter(|e| !e.has_subquery())
                     .filter_map(|e| constant_for(e, offset, width, row))
                     .collect();
-                let access = plan::choose_read(meta, and_all(&own).as_ref(), Some(&step.needed));
+                let access = match &step.preset {
+                    Some(access) => access.clone(),
+                    None => plan::choose_read(meta, and_all(&own).as_ref(), Some(&step.needed)),
+                };
                 log::debug!(
                     "select on {}.{}: {}",
                     meta.schema,
@@ -2709,6 +2772,7 @@ impl Exec<'_, '_> {
                     access.describe(meta)
                 );
                 let mut reader = Reader::new(meta, access, self.lock);
+                let mut stop = false;
                 loop {
                     let Some(trx) = self.trx.as_deref_mut() else {
                         return Err(no_transaction());
@@ -2719,8 +2783,15 @@ impl Exec<'_, '_> {
                     match self.candidate(plan, steps, at, row, held, emit, values)? {
                         Candidate::Rejected => {}
                         Candidate::Matched => matched = true,
-                        Candidate::Stop => return Ok(false),
+                        Candidate::Stop => {
+                            stop = true;
+                            break;
+                        }
                     }
+                }
+                self.reads.add(&reader.reads);
+                if stop {
+                    return Ok(false);
                 }
             }
             (Method::Access | Method::Loop, _) | (Method::Hash { .. }, _) => {
@@ -2845,17 +2916,11 @@ impl Exec<'_, '_> {
                     return Err(no_transaction());
                 };
                 let mut rows = Vec::new();
-                scan(
-                    trx,
-                    meta,
-                    &access,
-                    self.lock,
-                    self.interrupt,
-                    &mut |_, values| {
-                        rows.push(values);
-                        Ok(true)
-                    },
-                )?;
+                let mut reader = Reader::new(meta, access, self.lock);
+                while let Some((_, values)) = reader.next(trx, self.interrupt)? {
+                    rows.push(values);
+                }
+                self.reads.add(&reader.reads);
                 rows
             }
         };
@@ -2975,11 +3040,13 @@ fn explain_select(
         lock: LockRead::None,
         ctx: EvalContext::new(now_utc()),
         stream: None,
+        reads: ReadCounts::default(),
     };
     let sources_on: Vec<Vec<Expr>> = plan.sources.iter().map(|s| s.on.clone()).collect();
     let steps = exec.plan_steps(plan, plan.conjuncts.clone(), sources_on);
     let mut derived = Vec::new();
     let null_row = vec![Value::Null; plan.width];
+    let mut filesort = false;
     for (position, step) in steps.iter().enumerate() {
         if step.source == usize::MAX {
             out.push(ExplainLine {
@@ -3026,14 +3093,22 @@ fn explain_select(
                         .filter(|e| !e.has_subquery())
                         .filter_map(|e| constant_for(e, source.offset, source.width, &null_row))
                         .collect();
-                    let access =
-                        plan::choose_read(meta, and_all(&own).as_ref(), Some(&step.needed));
+                    let ordered = ordered_access(plan, &steps, &plan.order, &null_row);
+                    if !plan.order.is_empty() && ordered.is_none() {
+                        filesort = true;
+                    }
+                    let is_ordered = ordered.is_some();
+                    let access = ordered.unwrap_or_else(|| {
+                        plan::choose_read(meta, and_all(&own).as_ref(), Some(&step.needed))
+                    });
                     let name = meta.indexes.get(access.index).map(|i| i.name.clone());
                     rows = access.rows;
                     if access.covering {
                         extra.push("Using index".into());
                     }
-                    if access.is_full_scan() {
+                    // A whole clustered index read in key order is
+                    // MySQL's "index" type too.
+                    if access.is_full_scan() && !is_ordered {
                         (source.alias.clone(), "ALL".into(), None)
                     } else if access.reads_everything() {
                         (source.alias.clone(), "index".into(), name)
@@ -3108,6 +3183,9 @@ fn explain_select(
         if source.left_join {
             extra.push("Left join".into());
         }
+        if std::mem::take(&mut filesort) {
+            extra.push("Using filesort".into());
+        }
         out.push(ExplainLine {
             id,
             select_type: select_type.into(),
@@ -3158,6 +3236,62 @@ enum Candidate {
     Stop,
 }
 
+/// The first step's access path when `plan` reads one base table and
+/// its ORDER BY (`order`) can come from an index read in that order
+/// (`plan::choose_ordered`): plain columns of the table, all ASC or all
+/// DESC, and nothing (grouping, aggregates, DISTINCT) that must see every
+/// row. `row` holds the outer values.
+fn ordered_access(
+    plan: &SelectPlan,
+    steps: &[Step],
+    order: &[(Expr, bool)],
+    row: &[Value],
+) -> Option<Access> {
+    let [step] = steps else {
+        return None;
+    };
+    let source = plan.sources.get(step.source)?;
+    let SourceKind::Table(meta) = &source.kind else {
+        return None;
+    };
+    if plan.aggregate
+        || plan.distinct
+        || !plan.group.is_empty()
+        || plan.having.is_some()
+        || !matches!(step.method, Method::Access)
+    {
+        return None;
+    }
+    let descending = order.first()?.1;
+    let mut columns = Vec::with_capacity(order.len());
+    for (e, desc) in order {
+        match e {
+            Expr::Column { index, .. }
+                if *desc == descending
+                    && *index >= source.offset
+                    && *index < source.offset + source.width =>
+            {
+                columns.push(index - source.offset);
+            }
+            _ => return None,
+        }
+    }
+    let own: Vec<Expr> = step
+        .matching
+        .iter()
+        .filter(|e| !e.has_subquery())
+        .filter_map(|e| constant_for(e, source.offset, source.width, row))
+        .collect();
+    let wanted = plan::OrderWanted {
+        columns,
+        descending,
+        limit: plan.limit.map(|l| l.saturating_add(plan.offset)),
+    };
+    let (access, ordered) =
+        plan::choose_ordered(meta, and_all(&own).as_ref(), Some(&step.needed), &wanted);
+    ordered.then_some(access)
+}
+
 fn no_transaction() -> StatementError {
     StatementError::Storage("a table read without a transaction".into())
 }
@@ -3171,6 +3305,8 @@ struct Reader<'m> {
     range: usize,
     cursor: Option<floe_storage::trx::table::Scan<'m>>,
     count: usize,
+    /// Rows returned, by kind.
+    reads: ReadCounts,
     /// Covering reads: the entry's key columns (the index's, then the
     /// primary key's) and their places in the row.
     entry_columns: Vec<(KeyColumn, usize)>,
@@ -3204,6 +3340,7 @@ impl<'m> Reader<'m> {
             range: 0,
             cursor: None,
             count: 0,
+            reads: ReadCounts::default(),
             entry_columns,
         }
     }
@@ -3274,6 +3411,13 @@ impl<'m> Reader<'m> {
                 };
                 if let Some(read) = read.map_err(error::trx_error)? {
                     self.count += 1;
+                    if self.access.descending {
+                        self.reads.prev += 1;
+                    } else if self.access.is_full_scan() {
+                        self.reads.rnd_next += 1;
+                    } else {
+                        self.reads.next += 1;
+                    }
                     if self.count.is_multiple_of(INTERRUPT_CHECK_ROWS) {
                         interrupt.check()?;
                     }
@@ -3286,13 +3430,20 @@ impl<'m> Reader<'m> {
                 self.range += 1;
                 continue;
             }
-            let Some((lower, upper)) = self.access.ranges.get(self.range) else {
+            // Backward: the ranges last to first.
+            let at = if self.access.descending {
+                self.access.ranges.len().checked_sub(self.range + 1)
+            } else {
+                Some(self.range)
+            };
+            let Some((lower, upper)) = at.and_then(|at| self.access.ranges.get(at)) else {
                 return Ok(None);
             };
             if self.access.point {
                 self.range += 1;
                 if let std::ops::Bound::Included(key) = lower {
                     let key = key.clone();
+                    self.reads.key += 1;
                     if let Some(bytes) = self
                         .meta
                         .table
@@ -3305,16 +3456,19 @@ impl<'m> Reader<'m> {
                 continue;
             }
             let (lower, upper) = (lower.clone(), upper.clone());
+            let direction = if self.access.descending {
+                Direction::Backward
+            } else {
+                Direction::Forward
+            };
             self.cursor = Some(if self.access.index == 0 {
-                self.meta
-                    .table
-                    .scan(lower, upper, Direction::Forward, self.lock)
+                self.meta.table.scan(lower, upper, direction, self.lock)
             } else {
                 self.meta.table.scan_index(
                     self.access.index - 1,
                     lower,
                     upper,
-                    Direction::Forward,
+                    direction,
                     self.lock,
                 )
             });

@@ -639,6 +639,20 @@ impl SqlSession {
         context: &mut EvalContext,
     ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
         let access = plan::choose(meta, where_clause);
+        self.rows_through(trx, meta, &access, where_clause, limit, context)
+    }
+
+    /// The rows `access` reads that match `where_clause` (locked), until
+    /// `limit` of them.
+    fn rows_through(
+        &self,
+        trx: &mut Trx,
+        meta: &TableMeta,
+        access: &plan::Access,
+        where_clause: Option<&Expr>,
+        limit: Option<usize>,
+        context: &mut EvalContext,
+    ) -> Result<Vec<(Vec<u8>, Vec<Value>)>> {
         log::debug!(
             "write on {}.{}: {}",
             meta.schema,
@@ -649,7 +663,7 @@ impl SqlSession {
         scan(
             trx,
             meta,
-            &access,
+            access,
             LockRead::Exclusive,
             &self.interrupt,
             &mut |pk, values| {
@@ -667,7 +681,9 @@ impl SqlSession {
 
     /// The rows UPDATE/DELETE change: all matching rows (locked), sorted
     /// by ORDER BY when given, then cut to LIMIT. Without ORDER BY the scan
-    /// stops at LIMIT (primary key order, as InnoDB's).
+    /// stops at LIMIT (primary key order, as InnoDB's); so does an ORDER BY
+    /// an index serves in order (`plan::choose_ordered`), which then locks
+    /// only the rows read up to LIMIT.
     #[allow(clippy::too_many_arguments)]
     fn ordered_matching_rows(
         &self,
@@ -689,6 +705,24 @@ impl SqlSession {
                 .bind(&item.expr)?;
             let descending = matches!(item.options.sort, Some(ast::OrderBySort::Desc));
             keys.push((expr, descending));
+        }
+        let descending = keys.first().is_some_and(|(_, d)| *d);
+        let columns: Option<Vec<usize>> = keys
+            .iter()
+            .map(|(e, d)| match e {
+                Expr::Column { index, .. } if *d == descending => Some(*index),
+                _ => None,
+            })
+            .collect();
+        if let Some(columns) = columns {
+            let wanted = plan::OrderWanted {
+                columns,
+                descending,
+                limit,
+            };
+            if let (access, true) = plan::choose_ordered(meta, where_clause, None, &wanted) {
+                return self.rows_through(trx, meta, &access, where_clause, limit, context);
+            }
         }
         let rows = self.matching_rows(trx, meta, where_clause, None, context)?;
         let mut keyed = Vec::with_capacity(rows.len());
