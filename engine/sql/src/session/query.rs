@@ -1486,40 +1486,26 @@ impl SqlSession {
                         }
                         CteSource::Working(working, columns) => (working, columns),
                     };
-                    if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
-                        return Err(StatementError::NotUniqueTable(alias));
-                    }
-                    let width = columns.len();
                     let schema = self.database.clone().unwrap_or_default();
-                    let offset = scope.push(&alias, &schema, columns);
-                    sources.push(Source {
-                        kind: SourceKind::Working(working),
+                    return push_source(
+                        SourceKind::Working(working),
                         alias,
-                        offset,
-                        width,
-                        left_join: false,
-                        display: sources.len(),
-                        on: Vec::new(),
-                    });
-                    return Ok(());
+                        &schema,
+                        columns,
+                        scope,
+                        sources,
+                    );
                 }
                 if let Some((table, columns, rows)) = self.information_schema(name)? {
                     let alias = alias.as_ref().map_or(table, |a| a.name.value.clone());
-                    if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
-                        return Err(StatementError::NotUniqueTable(alias));
-                    }
-                    let width = columns.len();
-                    let offset = scope.push(&alias, "information_schema", columns);
-                    sources.push(Source {
-                        kind: SourceKind::Rows(rows),
+                    return push_source(
+                        SourceKind::Rows(rows),
                         alias,
-                        offset,
-                        width,
-                        left_join: false,
-                        display: sources.len(),
-                        on: Vec::new(),
-                    });
-                    return Ok(());
+                        "information_schema",
+                        columns,
+                        scope,
+                        sources,
+                    );
                 }
                 if let Some((view, query)) = self.view_query(name)? {
                     let plan = self.bind_query(&query, &Scope::default())?;
@@ -1531,20 +1517,15 @@ impl SqlSession {
                     Some(a) => a.name.value.clone(),
                     None => meta.name.clone(),
                 };
-                if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
-                    return Err(StatementError::NotUniqueTable(alias));
-                }
-                let offset = scope.push(&alias, &meta.schema, table_columns(&meta));
-                sources.push(Source {
-                    width: meta.columns.len(),
-                    kind: SourceKind::Table(meta),
+                let (schema, columns) = (meta.schema.clone(), table_columns(&meta));
+                push_source(
+                    SourceKind::Table(meta),
                     alias,
-                    offset,
-                    left_join: false,
-                    display: sources.len(),
-                    on: Vec::new(),
-                });
-                Ok(())
+                    &schema,
+                    columns,
+                    scope,
+                    sources,
+                )
             }
             ast::TableFactor::Derived {
                 lateral: false,
@@ -1579,9 +1560,6 @@ impl SqlSession {
         scope: &mut Scope,
         sources: &mut Vec<Source>,
     ) -> Result<()> {
-        if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
-            return Err(StatementError::NotUniqueTable(alias));
-        }
         let columns: Vec<ScopeColumn> = plan
             .columns()
             .iter()
@@ -1593,19 +1571,15 @@ impl SqlSession {
                 hidden: false,
             })
             .collect();
-        let width = columns.len();
         let schema = self.database.clone().unwrap_or_default();
-        let offset = scope.push(&alias, &schema, columns);
-        sources.push(Source {
-            kind: SourceKind::Derived(plan),
+        push_source(
+            SourceKind::Derived(plan),
             alias,
-            offset,
-            width,
-            left_join: false,
-            display: sources.len(),
-            on: Vec::new(),
-        });
-        Ok(())
+            &schema,
+            columns,
+            scope,
+            sources,
+        )
     }
 
     fn bind_select(
@@ -1977,6 +1951,33 @@ impl SqlSession {
 
 /// `e` with identifiers that name select aliases replaced by the aliased
 /// expressions (HAVING may name aliases).
+/// Adds a FROM source named `alias` (unique in this FROM: else 1066) with
+/// `columns` to the scope and the source list.
+fn push_source(
+    kind: SourceKind,
+    alias: String,
+    schema: &str,
+    columns: Vec<ScopeColumn>,
+    scope: &mut Scope,
+    sources: &mut Vec<Source>,
+) -> Result<()> {
+    if sources.iter().any(|s| s.alias.eq_ignore_ascii_case(&alias)) {
+        return Err(StatementError::NotUniqueTable(alias));
+    }
+    let width = columns.len();
+    let offset = scope.push(&alias, schema, columns);
+    sources.push(Source {
+        kind,
+        alias,
+        offset,
+        width,
+        left_join: false,
+        display: sources.len(),
+        on: Vec::new(),
+    });
+    Ok(())
+}
+
 fn replace_aliases(
     e: &ast::Expr,
     aliases: &[Option<String>],
