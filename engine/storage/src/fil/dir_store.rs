@@ -10,6 +10,22 @@ use floe_blk::{BlockDevice, DirectIo, FileDevice};
 
 use super::{FileStore, Space, StoreError};
 
+/// Writes zeros over the whole of a new file and syncs them (`Space::Written`).
+fn write_zeros(device: &FileDevice, capacity_bytes: u64) -> Result<(), floe_blk::Error> {
+    const CHUNK_BYTES: u64 = 1 << 20;
+    let block_bytes = u64::from(device.geometry().block_bytes);
+    let mut queue = device.open_queue(1)?;
+    let mut zeros = floe_rt::DmaBuffer::new(CHUNK_BYTES.min(capacity_bytes.max(1)) as usize);
+    let mut offset = 0;
+    while offset < capacity_bytes {
+        let bytes = CHUNK_BYTES.min(capacity_bytes - offset);
+        zeros.set_len(bytes as usize);
+        zeros = queue.write(offset / block_bytes, zeros)?;
+        offset += bytes;
+    }
+    queue.flush()
+}
+
 pub struct DirStore {
     dir: PathBuf,
     direct: DirectIo,
@@ -78,8 +94,15 @@ impl FileStore for DirStore {
         };
         let device =
             FileDevice::create(&path, capacity_bytes, self.direct).map_err(create_error)?;
-        if space == Space::Reserved {
-            if let Err(e) = device.reserve() {
+        if matches!(space, Space::Reserved | Space::Written) {
+            let prepared = device.reserve().and_then(|()| {
+                if space == Space::Written {
+                    write_zeros(&device, capacity_bytes)
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = prepared {
                 // Do not leave a file that looks whole but is not reserved.
                 let _ = std::fs::remove_file(&path);
                 return Err(create_error(e));
@@ -142,6 +165,33 @@ impl FileStore for DirStore {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    /// A written file is reserved whole and reads back as zeroes to its end
+    /// (the zeros went through the device, not a hole).
+    #[test]
+    fn written_files_are_allocated_and_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path(), DirectIo::Prefer).unwrap();
+        let capacity_bytes = (3 << 20) + 8192;
+        let device = store
+            .create("redo.000001", capacity_bytes, Space::Written)
+            .unwrap();
+        let meta = std::fs::metadata(dir.path().join("redo.000001")).unwrap();
+        assert_eq!(meta.len(), capacity_bytes);
+        assert!(
+            meta.blocks() * 512 >= capacity_bytes,
+            "written file has holes"
+        );
+        let mut queue = device.open_queue(1).unwrap();
+        let block_bytes = u64::from(device.geometry().block_bytes);
+        let tail = queue
+            .read(
+                capacity_bytes / block_bytes - 2,
+                floe_rt::DmaBuffer::new(2 * block_bytes as usize),
+            )
+            .unwrap();
+        assert!(tail.as_slice().iter().all(|&b| b == 0));
+    }
 
     /// A reserved file has its whole capacity allocated on disk; a sparse
     /// one does not; both read as zeroes and list, open and remove by name.

@@ -42,6 +42,16 @@ pub enum Space {
     /// Redo, control and doublewrite files, so a full disk cannot break a
     /// commit.
     Reserved,
+    /// Reserved, and on a file system also written with zeros once, so
+    /// that no later write changes the file's metadata. On ext4 (and
+    /// others that reserve space as unwritten extents) the first write to
+    /// a reserved block converts its extent, so fdatasync after it waits
+    /// for a journal commit: measured 1.4-2.2 ms per 4 KiB write + sync
+    /// into reserved blocks, 0.5-1.5 ms into written ones. Redo files,
+    /// where every commit's flush writes a block never written before.
+    /// Stores without such metadata (a volume on a raw device, memory)
+    /// treat it as `Reserved` and write nothing.
+    Written,
     /// Allocated as written: a full disk shows up as a write error (for the
     /// data file, a page that stays dirty until there is room).
     Sparse,

@@ -4,14 +4,11 @@
 //! appended so far in one device write per file and flushes once, and wakes
 //! everyone its flush covered.
 //!
-//! A new redo file is written with zeros whole before use: on a file
-//! system that reserves space as unwritten extents (ext4's fallocate), the
-//! first write to each block also changes the file's extent map, and every
-//! commit's flush then waits for a journal commit too (each flush writes
-//! a new block, as durable blocks are never rewritten). Measured on ext4:
-//! a 4 KiB O_DIRECT write and fdatasync took about 1.4-2 ms into reserved
-//! blocks and 0.5-1.5 ms into written ones. The price is one sequential
-//! write of the file (64 MiB by default) by the leader that opens it.
+//! Redo files are created as `Space::Written` (see there): every flush
+//! writes a block never written before, and on a file system that first
+//! write would otherwise also wait for a metadata journal commit. The
+//! price is one sequential write of the new file (64 MiB by default) by
+//! the leader that opens it; raw volumes write nothing extra.
 //!
 //! Ours rather than a crate's: the append is on every mtr's path and must
 //! not allocate; the buffer's capacity is retained across flushes.
@@ -432,14 +429,13 @@ impl LogWriter {
             .create(
                 &name,
                 FileHeader::file_bytes(header.capacity_blocks),
-                crate::fil::Space::Reserved,
+                crate::fil::Space::Written,
             )
             .map_err(|source| RedoError::Store {
                 file: name.clone(),
                 source,
             })?;
         let mut file = Self::open_file(header, device)?;
-        Self::write_zeros(&mut file, &name)?;
         let mut block = DmaBuffer::new(LOG_BLOCK_BYTES);
         header.encode(block.as_mut_slice());
         file.queue
@@ -456,28 +452,6 @@ impl LogWriter {
         files.next_file_no += 1;
         files.open.push_back(file);
         Ok(files.open.len() - 1)
-    }
-
-    /// Writes zeros over every log block of a new file (see the module
-    /// comment); the caller's flush makes them durable.
-    fn write_zeros(file: &mut OpenFile, name: &str) -> Result<(), RedoError> {
-        const CHUNK_BYTES: u64 = 1 << 20;
-        let end = FileHeader::file_bytes(file.header.capacity_blocks);
-        let mut offset = LOG_BLOCK_BYTES as u64;
-        let mut zeros = DmaBuffer::new(CHUNK_BYTES.min(end - offset) as usize);
-        while offset < end {
-            let bytes = CHUNK_BYTES.min(end - offset) as usize;
-            zeros.set_len(bytes);
-            zeros = file
-                .queue
-                .write(offset / file.block_bytes, zeros)
-                .map_err(|source| RedoError::Device {
-                    file: name.to_string(),
-                    source,
-                })?;
-            offset += bytes as u64;
-        }
-        Ok(())
     }
 
     /// Removes redo files whose every block lies below `checkpoint_lsn`:
