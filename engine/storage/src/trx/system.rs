@@ -339,7 +339,10 @@ impl TrxSystem {
             let Ok(rec) = ClusteredRecord::parse(current, index_id) else {
                 return Ok(Change::Keep);
             };
-            if rec.roll_ptr != ptr {
+            // Ours only if both match: undo pages are reused, so an undo
+            // record that was never applied (an insert that lost its race)
+            // can share its roll pointer with another transaction's record.
+            if rec.roll_ptr != ptr || rec.trx_id != trx_id {
                 return Ok(Change::Keep);
             }
             Ok(match record {
