@@ -505,7 +505,9 @@ impl TrxSystem {
                     }
                     tree.modify(env, pk, |old| {
                         Ok(match old.map(|p| ClusteredRecord::parse(p, *index_id)) {
-                            Some(Ok(r)) if r.deleted && r.roll_ptr == ptr => Change::Delete,
+                            Some(Ok(r)) if r.deleted && r.roll_ptr == ptr && r.trx_id == trx_id => {
+                                Change::Delete
+                            }
                             _ => Change::Keep,
                         })
                     })
