@@ -48,6 +48,32 @@ pub struct Altered {
     pub reset_auto_increment: bool,
 }
 
+impl Altered {
+    /// Nothing changes (IF [NOT] EXISTS found what it looked for): the
+    /// same definition, no trees.
+    pub fn unchanged(meta: &TableMeta) -> Altered {
+        Altered {
+            def: meta.def.clone(),
+            new_trees: Vec::new(),
+            old_trees: Vec::new(),
+            reset_auto_increment: false,
+        }
+    }
+}
+
+/// The names under `schema` in a map keyed by (schema, name), sorted.
+fn names_in<T>(map: &RwLock<HashMap<(String, String), T>>, schema: &str) -> Vec<String> {
+    let mut names: Vec<String> = map
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .keys()
+        .filter(|(s, _)| s == schema)
+        .map(|(_, name)| name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
 pub struct Database {
     sys: Arc<TrxSystem>,
     dictionary: Dictionary,
@@ -269,17 +295,7 @@ impl Database {
 
     /// Table names of `schema`, sorted.
     pub fn table_names(&self, schema: &str) -> Vec<String> {
-        let schema = normalize_name(schema);
-        let mut names: Vec<String> = self
-            .tables
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .filter(|(s, _)| *s == schema)
-            .map(|(_, t)| t.clone())
-            .collect();
-        names.sort();
-        names
+        names_in(&self.tables, &normalize_name(schema))
     }
 
     pub fn create_schema(&self, schema: &str) -> Result<(), StatementError> {
@@ -303,15 +319,7 @@ impl Database {
         for name in &names {
             self.drop_table(&schema, name, lock_wait)?;
         }
-        let views: Vec<String> = self
-            .views
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .filter(|(s, _)| *s == schema)
-            .map(|(_, v)| v.clone())
-            .collect();
-        for view in &views {
+        for view in &names_in(&self.views, &schema) {
             self.drop_view(&schema, view)?;
         }
         let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());

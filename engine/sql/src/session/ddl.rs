@@ -414,12 +414,7 @@ impl SqlSession {
                     {
                         exists = true;
                         // Nothing changes: the same definition, no trees.
-                        return Ok(Altered {
-                            def: meta.def.clone(),
-                            new_trees: Vec::new(),
-                            old_trees: Vec::new(),
-                            reset_auto_increment: false,
-                        });
+                        return Ok(Altered::unchanged(meta));
                     }
                     let columns = Self::new_index_columns(meta, &index_name, &names)?;
                     add_index(engine, meta, &index_name, kind, &columns)
@@ -566,12 +561,7 @@ impl SqlSession {
                             if meta.column_index(&column.name).is_some() {
                                 if *if_not_exists {
                                     exists = true;
-                                    return Ok(Altered {
-                                        def: meta.def.clone(),
-                                        new_trees: Vec::new(),
-                                        old_trees: Vec::new(),
-                                        reset_auto_increment: false,
-                                    });
+                                    return Ok(Altered::unchanged(meta));
                                 }
                                 return Err(StatementError::DuplicateColumn(column.name.clone()));
                             }
@@ -648,12 +638,7 @@ impl SqlSession {
                 let Some(drop_at) = meta.column_index(name) else {
                     if if_exists {
                         missing = true;
-                        return Ok(Altered {
-                            def: meta.def.clone(),
-                            new_trees: Vec::new(),
-                            old_trees: Vec::new(),
-                            reset_auto_increment: false,
-                        });
+                        return Ok(Altered::unchanged(meta));
                     }
                     return Err(server_error(
                         1091,
