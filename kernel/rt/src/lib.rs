@@ -6,6 +6,7 @@
 pub mod cores;
 pub mod dma;
 mod error;
+pub mod sched;
 
 pub use cores::{available_cores, current_core, pin_current_thread, CoreId};
 pub use dma::{
