@@ -33,6 +33,20 @@ pub enum RtError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the scheduler needs at least one core (floe.cores is empty)")]
+    NoCores,
+    #[error("{wanted} cores asked of the scheduler; a process runs at most {slots}")]
+    TooManyCores { wanted: usize, slots: usize },
+    #[error("creating a core's epoll instance")]
+    Epoll {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("starting a core's thread")]
+    Thread {
+        #[source]
+        source: std::io::Error,
+    },
     #[error("pinning the current thread to core {core}: refused; it may run on {available:?}")]
     Pin {
         core: CoreId,
