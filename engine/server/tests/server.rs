@@ -433,8 +433,25 @@ fn expect_error_then_close(client: &mut Client, code: u16, case: &str) {
 // client, truncated frames, short and over-long command packets, wrong
 // sequence ids, huge sizes, a stalled packet, and garbage after the
 // handshake. A connection made before keeps working throughout.
+type Start = fn(
+    ServerConfig,
+) -> (
+    floe_server::RunningServer,
+    std::sync::Arc<common::TestBackend>,
+);
+
 #[test]
 fn hostile_input_closes_only_that_connection() {
+    hostile_input(start);
+}
+
+/// The same on one thread per connection (no scheduler).
+#[test]
+fn hostile_input_closes_only_that_connection_on_threads() {
+    hostile_input(common::start_on_threads);
+}
+
+fn hostile_input(start: Start) {
     let (server, backend) = start(ServerConfig {
         connect_timeout: Duration::from_millis(300),
         net_read_timeout: Duration::from_millis(300),

@@ -15,8 +15,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use floe_rt::sched::{self, Interest};
 
 use super::registry::{time_left, Entry, KillRequester, KillScope, Slot};
 use super::wire::{ResultWriter, Wire, BUFFER_KEEP_BYTES};
@@ -165,7 +168,6 @@ struct Connection<'s> {
     mid_packet: bool,
     /// The last decoded payload.
     packet: Vec<u8>,
-    read_timeout: Option<Duration>,
     user: String,
     capabilities: CapabilityFlags,
     multi_statements: bool,
@@ -188,12 +190,15 @@ impl<'s> Connection<'s> {
             entry,
             peer,
             // Tight limit until the client has authenticated.
-            wire: Wire::new(stream, PacketCodec::new(MaxAllowedPacket::HANDSHAKE)),
+            wire: Wire::new(
+                stream,
+                PacketCodec::new(MaxAllowedPacket::HANDSHAKE),
+                shared.config.net_write_timeout,
+            ),
             input: Vec::new(),
             input_start: 0,
             mid_packet: false,
             packet: Vec::new(),
-            read_timeout: None,
             user: String::new(),
             capabilities: CapabilityFlags::PROTOCOL_41,
             multi_statements: false,
@@ -414,17 +419,26 @@ impl<'s> Connection<'s> {
             Wait::Command(_) if mid_packet => self.shared.config.net_read_timeout,
             Wait::Command(idle_timeout) => idle_timeout,
         };
-        if self.read_timeout != Some(timeout) {
-            self.wire
-                .stream
-                .set_read_timeout(Some(timeout))
-                .map_err(ReadFailure::Io)?;
-            self.read_timeout = Some(timeout);
-        }
+        let deadline = Instant::now() + timeout;
         let have_bytes = self.input.len();
         let room_bytes = more_bytes_min.clamp(READ_BYTES_MIN, READ_BYTES_MAX);
         self.input.resize(have_bytes + room_bytes, 0);
-        let read = (&*self.wire.stream).read(self.input.get_mut(have_bytes..).unwrap_or_default());
+        let read = loop {
+            let room = self.input.get_mut(have_bytes..).unwrap_or_default();
+            match (&*self.wire.stream).read(room) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // Nothing yet: park this fiber (or thread) until the
+                    // socket is readable or the timeout passes.
+                    let fd = self.wire.stream.as_raw_fd();
+                    match sched::wait_fd(fd, Interest::Readable, Some(deadline)) {
+                        Ok(true) => {}
+                        Ok(false) => break Err(error),
+                        Err(error) => break Err(error),
+                    }
+                }
+                other => break other,
+            }
+        };
         match read {
             Ok(0) => {
                 self.input.truncate(have_bytes);

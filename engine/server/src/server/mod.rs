@@ -1,28 +1,22 @@
 //! The MySQL server: a TCP listener, the connection phase, and the command
 //! loop that turns protocol commands into calls on a `Session`.
 //!
-//! Threads (hosted mode, today): one acceptor thread, and one OS thread per
-//! connection with a small stack (`thread_stack_bytes`, 256 KiB by
-//! default; only the pages a connection touches become resident). The
-//! connection's thread does blocking reads and writes on its socket with
-//! timeouts: `wait_timeout` between commands, `net_read_timeout` inside a
-//! packet, `net_write_timeout` per write, `connect_timeout` for the whole
-//! handshake. 1000 idle connections are 1000 parked threads.
-//!
-//! How this maps onto the fiber execution model (DESIGN.md): a connection
-//! is already a task with all of its state in one `Connection` value (wire
-//! buffers, codec, prepared statements, the `Session`), written as plain
-//! synchronous code: read a packet, dispatch, write the answer. Under the
-//! per-core scheduler that value runs on a stackful fiber instead of a
-//! thread; `Connection::read_more` and `Wire::flush` are its only waits,
-//! and become "register with the NIC poller, switch fiber" instead of a
-//! blocking syscall, with timeouts from the scheduler's timer wheel instead
-//! of socket options. The acceptor becomes a poller. What crosses
-//! connections is already atomics and short critical sections (the
-//! connection table, `Interrupt`), with no lock held across a wait, so KILL
-//! and shutdown work the same across cores. The stack budget per fiber is
-//! the `thread_stack_bytes` question again, to be measured once the SQL
-//! layer's deepest path (parser recursion) exists.
+//! Where connections run (DESIGN.md, execution model): with a scheduler in
+//! `ServerConfig::scheduler`, each connection is a fiber on one of its
+//! cores (the least loaded at accept time); without one, an OS thread of
+//! its own with a small stack (`thread_stack_bytes`). The code is the same:
+//! a connection is one `Connection` value written as plain synchronous
+//! code (read a packet, dispatch, write the answer); sockets are
+//! nonblocking, and `Connection::read_more` and `Wire::flush` wait through
+//! `floe_rt::sched::wait_fd`, which parks the fiber (its core's epoll
+//! reports the socket) or blocks the thread in poll(2). Timeouts are
+//! deadlines on those waits: `wait_timeout` between commands,
+//! `net_read_timeout` inside a packet, `net_write_timeout` per flush,
+//! `connect_timeout` for the whole handshake. The acceptor is a thread of
+//! its own, blocked in accept(2). What crosses connections is atomics and
+//! short critical sections (the connection table, `Interrupt`), with no
+//! lock held across a wait, so KILL and shutdown work the same across
+//! cores.
 
 mod connection;
 mod registry;
@@ -36,6 +30,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub use registry::{KillRequester, KillScope, ProcessInfo, Processes};
+
+use floe_rt::sched::SchedulerHandle;
 
 use crate::backend::{Backend, InterruptReason};
 use crate::protocol::codes;
@@ -61,8 +57,11 @@ pub struct ServerConfig {
     pub net_read_timeout: Duration,
     /// Time allowed for one write to the client.
     pub net_write_timeout: Duration,
-    /// Stack of each connection's thread.
+    /// Stack of each connection's thread (without a scheduler; fibers get
+    /// the scheduler's stack size).
     pub thread_stack_bytes: usize,
+    /// Run connections as fibers on these cores; None: one thread each.
+    pub scheduler: Option<SchedulerHandle>,
     /// Prepared statements one connection may hold (MySQL's
     /// max_prepared_stmt_count is global; ours is per connection).
     pub max_prepared_statements: u32,
@@ -82,6 +81,7 @@ impl Default for ServerConfig {
             net_read_timeout: Duration::from_secs(30),
             net_write_timeout: Duration::from_secs(60),
             thread_stack_bytes: 256 << 10,
+            scheduler: None,
             max_prepared_statements: 16_382,
             server_version: "8.0.36-floe".to_owned(),
         }
@@ -255,9 +255,11 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 fn accept(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let config = &shared.config;
     // Answers go out whole, one write each: no Nagle delay wanted.
+    // Nonblocking: reads and writes wait through the scheduler (wait_fd),
+    // with the timeouts as deadlines.
     let setup = stream
         .set_nodelay(true)
-        .and_then(|()| stream.set_write_timeout(Some(config.net_write_timeout)));
+        .and_then(|()| stream.set_nonblocking(true));
     if let Err(error) = setup {
         log::debug!("MySQL connection from {peer}: socket setup: {error}");
         return;
@@ -273,7 +275,12 @@ fn accept(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
                 "MySQL connection from {peer} refused: {} connections open",
                 config.max_connections
             );
-            refuse(stream, codes::ER_CON_COUNT_ERROR, "Too many connections");
+            refuse(
+                stream,
+                config,
+                codes::ER_CON_COUNT_ERROR,
+                "Too many connections",
+            );
             return;
         }
     };
@@ -281,15 +288,25 @@ fn accept(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
     let spawned = {
         let shared = Arc::clone(shared);
         let stream = Arc::clone(&stream);
-        thread::Builder::new()
-            .name(format!("mysql-conn-{id}"))
-            .stack_size(config.thread_stack_bytes)
-            .spawn(move || connection::run(stream, peer, slot, &shared))
+        let name = format!("mysql-conn-{id}");
+        let body = move || connection::run(stream, peer, slot, &shared);
+        match &config.scheduler {
+            Some(scheduler) => scheduler
+                .spawn_any(name, body)
+                .map(|_core| ())
+                .map_err(io::Error::other),
+            None => thread::Builder::new()
+                .name(name)
+                .stack_size(config.thread_stack_bytes)
+                .spawn(body)
+                .map(|_thread| ()),
+        }
     };
     if let Err(error) = spawned {
-        log::warn!("MySQL connection {id} from {peer}: cannot start its thread: {error}");
+        log::warn!("MySQL connection {id} from {peer}: cannot start it: {error}");
         refuse(
             stream,
+            config,
             codes::ER_CANT_CREATE_THREAD,
             &format!("Can't create a new thread ({error})"),
         );
@@ -298,8 +315,9 @@ fn accept(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
 
 /// Answer a connection we will not serve with one ERR in place of the
 /// greeting (sequence id 0), as mysqld does, and close it.
-fn refuse(stream: Arc<TcpStream>, error: codes::MysqlError, message: &str) {
-    let mut wire = wire::Wire::new(stream, PacketCodec::new(MaxAllowedPacket::HANDSHAKE));
+fn refuse(stream: Arc<TcpStream>, config: &ServerConfig, error: codes::MysqlError, message: &str) {
+    let codec = PacketCodec::new(MaxAllowedPacket::HANDSHAKE);
+    let mut wire = wire::Wire::new(stream, codec, config.net_write_timeout);
     if let Err(write_error) = wire.error(error, message).and_then(|()| wire.flush()) {
         log::debug!("refusing a connection: {write_error}");
     }

@@ -5,7 +5,11 @@
 
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floe_rt::sched::{self, Interest};
 
 use crate::backend::{ResultSink, SqlError, Summary};
 use crate::protocol::codes::{self, MysqlError};
@@ -24,10 +28,35 @@ const FLUSH_BYTES: usize = 64 << 10;
 /// connections stay small.
 pub(crate) const BUFFER_KEEP_BYTES: usize = 64 << 10;
 
+/// Writes all of `bytes` to the nonblocking `stream`, waiting for room
+/// (parking the fiber, or the thread in poll(2)) until `deadline`.
+fn write_all(stream: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match (&*stream).write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let fd = stream.as_raw_fd();
+                if !sched::wait_fd(fd, Interest::Writable, Some(deadline))? {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client did not take the answer within net_write_timeout",
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 pub(crate) struct Wire {
     /// Shared with the connection table, which shuts it down to wake a
     /// blocked read: one file descriptor per connection.
     pub(crate) stream: Arc<TcpStream>,
+    /// Time allowed for one flush to reach the socket (net_write_timeout).
+    write_timeout: Duration,
     /// Sequence ids for both directions; the reader decodes through it too.
     pub(crate) codec: PacketCodec,
     output: Vec<u8>,
@@ -36,9 +65,11 @@ pub(crate) struct Wire {
 }
 
 impl Wire {
-    pub(crate) fn new(stream: Arc<TcpStream>, codec: PacketCodec) -> Self {
+    /// `stream` must be nonblocking: waits go through the scheduler.
+    pub(crate) fn new(stream: Arc<TcpStream>, codec: PacketCodec, write_timeout: Duration) -> Self {
         Self {
             stream,
+            write_timeout,
             codec,
             output: Vec::new(),
             capabilities: CapabilityFlags::PROTOCOL_41,
@@ -78,7 +109,8 @@ impl Wire {
 
     pub(crate) fn flush(&mut self) -> io::Result<()> {
         if !self.output.is_empty() {
-            let result = (&*self.stream).write_all(&self.output);
+            let deadline = Instant::now() + self.write_timeout;
+            let result = write_all(&self.stream, &self.output, deadline);
             self.output.clear();
             if self.output.capacity() > BUFFER_KEEP_BYTES {
                 self.output.shrink_to(BUFFER_KEEP_BYTES);
@@ -374,9 +406,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (server, _) = listener.accept().expect("accept");
+        server.set_nonblocking(true).expect("nonblocking");
         let mut wire = Wire::new(
             Arc::new(server),
             PacketCodec::new(MaxAllowedPacket::DEFAULT),
+            Duration::from_secs(60),
         );
         wire.capabilities = CapabilityFlags::SERVER_DEFAULT;
         (wire, client)

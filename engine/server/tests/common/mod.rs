@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use floe_rt::sched::{Scheduler, SchedulerConfig, SchedulerHandle};
 use floe_server::protocol::auth::{caching_sha2_response, native_password_response};
 use floe_server::protocol::codes;
 use floe_server::protocol::handshake::{HandshakeResponse41, HandshakeV10, FAST_AUTH_SUCCESS};
@@ -221,7 +222,8 @@ impl TestSession {
                     if Instant::now() > deadline {
                         break Err(SqlError::new(codes::ER_UNKNOWN_ERROR, "SPIN never killed"));
                     }
-                    std::thread::sleep(Duration::from_millis(1));
+                    // Parks the fiber, not its core.
+                    floe_rt::sched::sleep(Duration::from_millis(1));
                 };
                 self.counters.spinning.fetch_sub(1, Ordering::SeqCst);
                 outcome
@@ -414,8 +416,41 @@ fn value_text(value: &Value<'_>) -> Option<String> {
     })
 }
 
-/// A server on a free loopback port with `config`'s other settings.
+/// The test process's cores: two, unpinned (tests share the machine),
+/// alive until the process ends.
+fn scheduler() -> SchedulerHandle {
+    static SCHEDULER: OnceLock<Scheduler> = OnceLock::new();
+    let scheduler = SCHEDULER.get_or_init(|| {
+        let available = floe_rt::available_cores();
+        Scheduler::start(SchedulerConfig {
+            cores: (0..2).map(|i| available[i % available.len()]).collect(),
+            pin: false,
+            name: "server-test-core".to_owned(),
+            ..SchedulerConfig::default()
+        })
+        .expect("scheduler starts")
+    });
+    scheduler.handle().clone()
+}
+
+/// A server on a free loopback port with `config`'s other settings, its
+/// connections fibers on the test process's two cores (as in the appliance).
 pub fn start(config: ServerConfig) -> (RunningServer, Arc<TestBackend>) {
+    start_with(ServerConfig {
+        scheduler: Some(scheduler()),
+        ..config
+    })
+}
+
+/// As `start`, with one thread per connection (no scheduler).
+pub fn start_on_threads(config: ServerConfig) -> (RunningServer, Arc<TestBackend>) {
+    start_with(ServerConfig {
+        scheduler: None,
+        ..config
+    })
+}
+
+fn start_with(config: ServerConfig) -> (RunningServer, Arc<TestBackend>) {
     let backend = TestBackend::new();
     let server = Server::start(
         ServerConfig {

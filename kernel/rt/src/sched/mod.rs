@@ -92,6 +92,15 @@ pub fn yield_now() {
     }
 }
 
+/// Sleeps for `duration`: parks the fiber (its core runs others), or the
+/// thread.
+pub fn sleep(duration: std::time::Duration) {
+    let deadline = Instant::now() + duration;
+    while Instant::now() < deadline {
+        park_until(deadline);
+    }
+}
+
 /// True when called on a fiber of a core's scheduler.
 pub fn in_fiber() -> bool {
     executor::current_task().is_some()
