@@ -388,6 +388,15 @@ impl BlockDevice for FileDevice {
         )?))
     }
 
+    /// Executes (blocking) on the calling thread, as a queue would at
+    /// submit.
+    fn run(&self, op: BlockOp, buffer: Option<DmaBuffer>) -> Result<Option<DmaBuffer>, Error> {
+        let executor = FileExecutor {
+            inner: Arc::clone(&self.inner),
+        };
+        crate::queue::run_now(&executor, op, buffer)
+    }
+
     fn describe(&self) -> String {
         self.inner.path.display().to_string()
     }

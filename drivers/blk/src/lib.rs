@@ -4,12 +4,14 @@
 //! Knows nothing of NVMe, pages or redo: those sit beside or above it.
 #![forbid(unsafe_code)]
 
+mod channel;
 pub mod contract;
 mod file;
 mod mem;
 mod queue;
 mod rng;
 
+pub use channel::{ChannelCounts, Channels};
 pub use file::{DirectIo, FileDevice, FILE_BLOCK_BYTES};
 pub use mem::{CrashMode, FaultOps, MemCounters, MemDevice};
 
@@ -191,6 +193,33 @@ pub trait BlockDevice: Send + Sync {
     fn open_queue(&self, depth: u32) -> Result<Box<dyn BlockQueue>, Error>;
     /// A human-readable name for logs and errors (`/dev/nvme0n1`, `mem#3`).
     fn describe(&self) -> String;
+    /// Runs one request to completion and hands back the buffer of a read
+    /// or write. On a fiber of the per-core scheduler it goes through the
+    /// calling core's own queue and parks the fiber meanwhile; elsewhere
+    /// through a pooled queue ([`Channels`]). Wrapping devices forward it.
+    fn run(&self, op: BlockOp, buffer: Option<DmaBuffer>) -> Result<Option<DmaBuffer>, Error>;
+}
+
+/// Blocking requests on a device, through [`BlockDevice::run`].
+impl dyn BlockDevice + '_ {
+    pub fn read(&self, lba: u64, buffer: DmaBuffer) -> Result<DmaBuffer, Error> {
+        self.run(BlockOp::Read { lba }, Some(buffer))
+            .map(|buffer| buffer.expect("a read hands its buffer back"))
+    }
+
+    pub fn write(&self, lba: u64, buffer: DmaBuffer) -> Result<DmaBuffer, Error> {
+        self.run(BlockOp::Write { lba }, Some(buffer))
+            .map(|buffer| buffer.expect("a write hands its buffer back"))
+    }
+
+    pub fn flush(&self) -> Result<(), Error> {
+        self.run(BlockOp::Flush, None).map(|_| ())
+    }
+
+    pub fn deallocate(&self, lba: u64, block_count: u64) -> Result<(), Error> {
+        self.run(BlockOp::Deallocate { lba, block_count }, None)
+            .map(|_| ())
+    }
 }
 
 /// Submit never blocks or allocates; `Busy` means poll, then retry.

@@ -447,6 +447,15 @@ impl BlockDevice for MemDevice {
         )?))
     }
 
+    /// Executes on the calling thread, as a queue would at submit.
+    fn run(&self, op: BlockOp, buffer: Option<DmaBuffer>) -> Result<Option<DmaBuffer>, Error> {
+        let executor = MemExecutor {
+            device: self.clone(),
+            geometry: self.geometry(),
+        };
+        crate::queue::run_now(&executor, op, buffer)
+    }
+
     fn describe(&self) -> String {
         self.name.to_string()
     }

@@ -21,6 +21,18 @@ pub(crate) trait Execute: Send {
     fn execute(&self, op: BlockOp, buffer: Option<&mut DmaBuffer>) -> Result<(), Error>;
 }
 
+/// Runs one request at once on the calling thread, for `BlockDevice::run`
+/// of the synchronous devices: they have no queue worth owning per core.
+pub(crate) fn run_now(
+    executor: &impl Execute,
+    op: BlockOp,
+    mut buffer: Option<DmaBuffer>,
+) -> Result<Option<DmaBuffer>, Error> {
+    executor.geometry().check_request(op, buffer.as_ref())?;
+    executor.execute(op, buffer.as_mut())?;
+    Ok(buffer)
+}
+
 pub(crate) struct ImmediateQueue<X> {
     executor: X,
     depth: usize,

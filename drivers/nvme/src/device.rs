@@ -12,7 +12,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use floe_blk::{BlockDevice, BlockOp, BlockQueue, Completion, Error, Geometry, SubmitError, Tag};
+use floe_blk::{
+    BlockDevice, BlockOp, BlockQueue, ChannelCounts, Channels, Completion, Error, Geometry,
+    SubmitError, Tag,
+};
 use floe_rt::{DmaBuffer, DmaRegistrar};
 
 use crate::controller::{Controller, QpairMemory};
@@ -25,6 +28,10 @@ use crate::spec::{NvmOpcode, Opcode, Sqe};
 /// ones and reads CSTS for a fatal status: an MMIO read costs about a
 /// microsecond, too much for every poll.
 const HEALTH_CHECK_INTERVAL_MS: u64 = 100;
+
+/// Depth of the queue pairs blocking requests (`BlockDevice::run`) go
+/// through: one per core, so a core's fibers share it.
+const CHANNEL_DEPTH: u32 = 64;
 
 /// Arenas a device can have mapped over its life. Slots are never reused
 /// (that keeps lookups lock-free); an engine makes a handful of arenas at
@@ -174,6 +181,10 @@ pub struct NvmeDevice {
     registrations: Arc<Registrations>,
     /// Set once the device has joined floe_rt's DMA registry.
     registering: AtomicBool,
+    /// Blocking requests (`BlockDevice::run`): on a fiber, the core's own
+    /// queue pair, created and polled by that core only; elsewhere pooled
+    /// queue pairs.
+    channels: Channels,
 }
 
 impl std::fmt::Debug for NvmeDevice {
@@ -211,6 +222,7 @@ impl NvmeDevice {
             name,
             registrations,
             registering: AtomicBool::new(false),
+            channels: Channels::new(CHANNEL_DEPTH),
         }
     }
 
@@ -236,6 +248,11 @@ impl NvmeDevice {
             premapped_ios: self.registrations.premapped_ios.load(Ordering::Relaxed),
             mapped_ios: self.registrations.mapped_ios.load(Ordering::Relaxed),
         }
+    }
+
+    /// Queue pairs open for blocking requests: cores' own and pooled.
+    pub fn channel_counts(&self) -> ChannelCounts {
+        self.channels.counts()
     }
 
     pub fn controller(&self) -> &Controller {
@@ -271,6 +288,10 @@ impl BlockDevice for NvmeDevice {
 
     fn describe(&self) -> String {
         self.name.clone()
+    }
+
+    fn run(&self, op: BlockOp, buffer: Option<DmaBuffer>) -> Result<Option<DmaBuffer>, Error> {
+        self.channels.run(self, op, buffer)
     }
 }
 
@@ -1008,6 +1029,60 @@ mod tests {
         let mut buffer = DmaBuffer::new(4096);
         buffer.as_mut_slice().fill(byte);
         buffer
+    }
+
+    /// Blocking requests (`BlockDevice::run`) from fibers go through one
+    /// queue pair per core, created on and polled by that core only (its
+    /// poller wakes the parked fibers); a plain thread's request takes a
+    /// pooled queue pair instead.
+    #[test]
+    fn fibers_share_their_cores_queue_pair() {
+        use floe_rt::sched::{Scheduler, SchedulerConfig};
+        let rig = default_rig();
+        let device: Arc<NvmeDevice> = Arc::new(rig.device);
+        let available = floe_rt::available_cores();
+        let scheduler = Scheduler::start(SchedulerConfig {
+            cores: (0..2).map(|i| available[i % available.len()]).collect(),
+            pin: false,
+            name: "nvme-test-core".to_owned(),
+            ..SchedulerConfig::default()
+        })
+        .expect("scheduler starts");
+        const FIBERS: u64 = 32;
+        const ROUNDS: u64 = 20;
+        let (tx, rx) = std::sync::mpsc::channel();
+        for fiber in 0..FIBERS {
+            let device = Arc::clone(&device);
+            let tx = tx.clone();
+            let core = (fiber % 2) as usize;
+            scheduler
+                .handle()
+                .spawn(core, "io", move || {
+                    let device: &dyn BlockDevice = &*device;
+                    let mut checked = 0;
+                    for round in 0..ROUNDS {
+                        let lba = (fiber * ROUNDS + round) * 8;
+                        let byte = (fiber * ROUNDS + round) as u8;
+                        let written = device.write(lba, filled(byte)).expect("write");
+                        drop(written);
+                        let read = device.read(lba, DmaBuffer::new(4096)).expect("read");
+                        assert!(read.as_slice().iter().all(|&b| b == byte));
+                        checked += 1;
+                    }
+                    tx.send(checked).expect("test waits");
+                })
+                .expect("spawn");
+        }
+        let checked: u64 = (0..FIBERS).map(|_| rx.recv().expect("fiber done")).sum();
+        assert_eq!(checked, FIBERS * ROUNDS);
+        let counts = device.channel_counts();
+        assert_eq!((counts.core_queues, counts.pooled_queues), (2, 0));
+        // Off the cores: a pooled queue pair.
+        let plain: &dyn BlockDevice = &*device;
+        plain.flush().expect("flush");
+        assert_eq!(device.channel_counts().pooled_queues, 1);
+        scheduler.shutdown();
+        drop(rig.model);
     }
 
     /// A reset in the middle of a run fails exactly the commands in flight

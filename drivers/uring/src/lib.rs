@@ -21,12 +21,17 @@
 //! reaped, and dropping a queue waits for what is in flight.
 
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 use floe_blk::{
-    BlockDevice, BlockOp, BlockQueue, Completion, Error, FileDevice, Geometry, SubmitError, Tag,
+    BlockDevice, BlockOp, BlockQueue, Channels, Completion, Error, FileDevice, Geometry,
+    SubmitError, Tag,
 };
 use floe_rt::DmaBuffer;
 use io_uring::{opcode, types, IoUring};
+
+/// Depth of the rings blocking requests (`BlockDevice::run`) go through.
+const CHANNEL_DEPTH: u32 = 32;
 
 /// Largest queue depth (as for the seam's synchronous devices).
 pub const QUEUE_DEPTH_MAX: u32 = 4096;
@@ -37,6 +42,9 @@ pub const QUEUE_DEPTH_MAX: u32 = 4096;
 pub struct UringDevice {
     file: FileDevice,
     name: String,
+    /// Blocking requests (`run`): a ring per core, or pooled rings; clones
+    /// share them.
+    channels: Arc<Channels>,
 }
 
 impl std::fmt::Debug for UringDevice {
@@ -53,7 +61,11 @@ impl UringDevice {
     /// opened with it: see `FileDevice::is_direct`).
     pub fn new(file: FileDevice) -> UringDevice {
         let name = format!("{} (io_uring)", file.path().display());
-        UringDevice { file, name }
+        UringDevice {
+            file,
+            name,
+            channels: Arc::new(Channels::new(CHANNEL_DEPTH)),
+        }
     }
 
     /// Opens a queue as [`BlockDevice::open_queue`] does, with its type
@@ -74,6 +86,10 @@ impl BlockDevice for UringDevice {
 
     fn describe(&self) -> String {
         self.name.clone()
+    }
+
+    fn run(&self, op: BlockOp, buffer: Option<DmaBuffer>) -> Result<Option<DmaBuffer>, Error> {
+        self.channels.run(self, op, buffer)
     }
 }
 

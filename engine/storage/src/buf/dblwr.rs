@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use floe_blk::{BlockDevice, BlockQueue};
+use floe_blk::BlockDevice;
 use floe_rt::DmaBuffer;
 use parking_lot::Mutex;
 
@@ -28,7 +28,7 @@ pub struct Doublewrite {
     block_bytes: u64,
     /// Held for a whole batch: the area is reused only after the previous
     /// batch's home writes are durable.
-    queue: Mutex<Box<dyn BlockQueue>>,
+    batch: Mutex<()>,
 }
 
 impl Doublewrite {
@@ -38,11 +38,10 @@ impl Doublewrite {
             geometry.capacity_bytes() >= (DOUBLEWRITE_SLOTS * PAGE_BYTES) as u64,
             "doublewrite file smaller than its slots"
         );
-        let queue = device.open_queue(4)?;
         Ok(Self {
             block_bytes: u64::from(geometry.block_bytes),
             device,
-            queue: Mutex::new(queue),
+            batch: Mutex::new(()),
         })
     }
 
@@ -60,17 +59,18 @@ impl Doublewrite {
         device_error: impl Fn(floe_blk::Error) -> E,
     ) -> Result<DmaBuffer, E> {
         assert!(batch.len_bytes() <= DOUBLEWRITE_SLOTS * PAGE_BYTES);
-        let mut queue = self.queue.lock();
-        let batch = queue.write(0, batch).map_err(&device_error)?;
-        queue.flush().map_err(&device_error)?;
+        let _area = self.batch.lock();
+        let batch = self.device.write(0, batch).map_err(&device_error)?;
+        self.device.flush().map_err(&device_error)?;
         write_homes(&batch)?;
         Ok(batch)
     }
 
     /// The newest valid image of each page in the area.
     pub fn images(&self) -> Result<HashMap<PageId, Vec<u8>>, floe_blk::Error> {
-        let mut queue = self.device.open_queue(1)?;
-        let area = queue.read(0, DmaBuffer::new(DOUBLEWRITE_SLOTS * PAGE_BYTES))?;
+        let area = self
+            .device
+            .read(0, DmaBuffer::new(DOUBLEWRITE_SLOTS * PAGE_BYTES))?;
         let mut newest: HashMap<PageId, Vec<u8>> = HashMap::new();
         for slot in area.as_slice().chunks_exact(PAGE_BYTES) {
             let id = fil::page_id_of(slot);

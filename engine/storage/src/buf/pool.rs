@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use floe_blk::{BlockDevice, BlockQueue};
+use floe_blk::BlockDevice;
 use floe_rt::{DmaArena, DmaBuffer, HugePages};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -145,7 +145,6 @@ struct SpaceFile {
     device: Arc<dyn BlockDevice>,
     block_bytes: u64,
     capacity_pages: u64,
-    queues: Mutex<Vec<Box<dyn BlockQueue>>>,
 }
 
 /// Counter snapshot for the server's status output.
@@ -271,7 +270,6 @@ impl BufferPool {
             capacity_pages: geometry.capacity_bytes() / PAGE_BYTES as u64,
             block_bytes,
             device,
-            queues: Mutex::new(Vec::new()),
         };
         self.spaces.write().insert(space, Arc::new(file));
     }
@@ -464,21 +462,10 @@ impl BufferPool {
         self.counters.reads.increment();
         let lba = Self::lba_of(space, id);
         let buffer = std::mem::replace(page, self.take_spare());
-        let buffer = self.with_queue(space, id, "reading", |queue| queue.read(lba, buffer))?;
+        let buffer = self.with_device(space, id, "reading", |device| device.read(lba, buffer))?;
         let spare = std::mem::replace(page, buffer);
         self.spare_buffers.lock().push(spare);
         fil::verify(page.as_slice(), id).map_err(|source| BufError::Corrupt { page: id, source })
-    }
-
-    fn take_queue(&self, space: &SpaceFile, id: PageId) -> Result<Box<dyn BlockQueue>, BufError> {
-        if let Some(queue) = space.queues.lock().pop() {
-            return Ok(queue);
-        }
-        space.device.open_queue(4).map_err(|source| BufError::Io {
-            what: "opening a queue for",
-            page: id,
-            source,
-        })
     }
 
     fn space_of(&self, id: PageId) -> Result<Arc<SpaceFile>, BufError> {
@@ -493,19 +480,17 @@ impl BufferPool {
         u64::from(id.page.0) * PAGE_BYTES as u64 / space.block_bytes
     }
 
-    /// Runs one blocking request on a queue of `space`; the queue goes back
-    /// to the space's pool afterwards, whatever the outcome.
-    fn with_queue<T>(
+    /// Runs one blocking request on `space`'s device: on a fiber through
+    /// its core's own queue (the fiber parks meanwhile), elsewhere through a
+    /// pooled one (`BlockDevice::run`).
+    fn with_device<T>(
         &self,
         space: &SpaceFile,
         id: PageId,
         what: &'static str,
-        request: impl FnOnce(&mut (dyn BlockQueue + 'static)) -> Result<T, floe_blk::Error>,
+        request: impl FnOnce(&dyn BlockDevice) -> Result<T, floe_blk::Error>,
     ) -> Result<T, BufError> {
-        let mut queue = self.take_queue(space, id)?;
-        let result = request(queue.as_mut());
-        space.queues.lock().push(queue);
-        result.map_err(|source| BufError::Io {
+        request(space.device.as_ref()).map_err(|source| BufError::Io {
             what,
             page: id,
             source,
@@ -708,7 +693,7 @@ impl BufferPool {
                 space,
                 page: fil::PageNo(0),
             };
-            self.with_queue(&file, id, "flushing the file of", |queue| queue.flush())?;
+            self.with_device(&file, id, "flushing the file of", |device| device.flush())?;
         }
         Ok(())
     }
@@ -832,7 +817,7 @@ impl BufferPool {
                     .copy_from_slice(&batch.as_slice()[i * PAGE_BYTES..(i + 1) * PAGE_BYTES]);
                 let lba = Self::lba_of(&space, id);
                 let copy =
-                    self.with_queue(&space, id, "writing", |queue| queue.write(lba, copy))?;
+                    self.with_device(&space, id, "writing", |device| device.write(lba, copy))?;
                 self.spare_buffers.lock().push(copy);
                 if !touched.contains(&id.space) {
                     touched.push(id.space);
@@ -845,7 +830,7 @@ impl BufferPool {
                         page: fil::PageNo(0),
                     };
                     let space = self.space_of(id)?;
-                    self.with_queue(&space, id, "flushing the file of", |queue| queue.flush())?;
+                    self.with_device(&space, id, "flushing the file of", |device| device.flush())?;
                 }
             }
             Ok(())
@@ -899,8 +884,8 @@ impl BufferPool {
     pub fn read_home_page(&self, id: PageId) -> Result<Vec<u8>, BufError> {
         let space = self.space_of(id)?;
         let lba = Self::lba_of(&space, id);
-        let buffer = self.with_queue(&space, id, "reading", |queue| {
-            queue.read(lba, DmaBuffer::new(PAGE_BYTES))
+        let buffer = self.with_device(&space, id, "reading", |device| {
+            device.read(lba, DmaBuffer::new(PAGE_BYTES))
         })?;
         Ok(buffer.as_slice().to_vec())
     }
@@ -915,7 +900,7 @@ impl BufferPool {
         let lba = Self::lba_of(&space, id);
         let mut buffer = DmaBuffer::new(PAGE_BYTES);
         buffer.as_mut_slice().copy_from_slice(image);
-        self.with_queue(&space, id, "writing", |queue| queue.write(lba, buffer))?;
+        self.with_device(&space, id, "writing", |device| device.write(lba, buffer))?;
         Ok(())
     }
 

@@ -24,6 +24,21 @@ struct Power {
 }
 
 impl Power {
+    /// Counts a write against the plan; true for the write the cut hits.
+    fn is_the_cut_write(&self, op: BlockOp) -> bool {
+        if !matches!(op, BlockOp::Write { .. }) {
+            return false;
+        }
+        let previous = self
+            .writes_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| match left {
+                u64::MAX | 0 => None,
+                n => Some(n - 1),
+            })
+            .unwrap_or(u64::MAX);
+        previous == 1
+    }
+
     fn cut(&self) {
         self.crashed.store(true, Ordering::SeqCst);
         let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
@@ -208,6 +223,21 @@ impl BlockDevice for PowerDevice {
     fn describe(&self) -> String {
         self.device.describe()
     }
+
+    fn run(
+        &self,
+        op: BlockOp,
+        buffer: Option<DmaBuffer>,
+    ) -> Result<Option<DmaBuffer>, floe_blk::Error> {
+        if self.power.is_the_cut_write(op) {
+            // As PowerQueue::submit.
+            self.device.crash_after_writes(1);
+            let result = self.device.run(op, buffer);
+            self.power.cut();
+            return result;
+        }
+        self.device.run(op, buffer)
+    }
 }
 
 struct PowerQueue {
@@ -223,24 +253,14 @@ impl BlockQueue for PowerQueue {
         buffer: Option<DmaBuffer>,
         tag: Tag,
     ) -> Result<(), SubmitError> {
-        if matches!(op, BlockOp::Write { .. }) {
-            let previous = self
-                .power
-                .writes_left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| match left {
-                    u64::MAX | 0 => None,
-                    n => Some(n - 1),
-                })
-                .unwrap_or(u64::MAX);
-            if previous == 1 {
-                // This write is the one the power cut interrupts: it lands
-                // in the cache (whole or torn, decided at restart), then
-                // every file of the store goes dark.
-                self.device.crash_after_writes(1);
-                let result = self.inner.submit(op, buffer, tag);
-                self.power.cut();
-                return result;
-            }
+        if self.power.is_the_cut_write(op) {
+            // This write is the one the power cut interrupts: it lands in
+            // the cache (whole or torn, decided at restart), then every
+            // file of the store goes dark.
+            self.device.crash_after_writes(1);
+            let result = self.inner.submit(op, buffer, tag);
+            self.power.cut();
+            return result;
         }
         self.inner.submit(op, buffer, tag)
     }

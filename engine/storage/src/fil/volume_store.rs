@@ -349,6 +349,34 @@ impl BlockDevice for SliceDevice {
     fn describe(&self) -> String {
         self.name.clone()
     }
+
+    fn run(
+        &self,
+        op: BlockOp,
+        buffer: Option<DmaBuffer>,
+    ) -> Result<Option<DmaBuffer>, floe_blk::Error> {
+        // Through the volume device's own channels: one queue per core for
+        // the whole device, however many files it holds.
+        self.geometry().check_request(op, buffer.as_ref())?;
+        self.device.run(shift(op, self.first_lba), buffer)
+    }
+}
+
+/// `op` moved `first_lba` blocks up the device.
+fn shift(op: BlockOp, first_lba: u64) -> BlockOp {
+    match op {
+        BlockOp::Read { lba } => BlockOp::Read {
+            lba: lba + first_lba,
+        },
+        BlockOp::Write { lba } => BlockOp::Write {
+            lba: lba + first_lba,
+        },
+        BlockOp::Deallocate { lba, block_count } => BlockOp::Deallocate {
+            lba: lba + first_lba,
+            block_count,
+        },
+        BlockOp::Flush => BlockOp::Flush,
+    }
 }
 
 struct SliceQueue {
@@ -368,20 +396,7 @@ impl BlockQueue for SliceQueue {
         if let Err(e) = self.geometry.check_request(op, buffer.as_ref()) {
             return Err(SubmitError::Invalid(e));
         }
-        let shifted = match op {
-            BlockOp::Read { lba } => BlockOp::Read {
-                lba: lba + self.first_lba,
-            },
-            BlockOp::Write { lba } => BlockOp::Write {
-                lba: lba + self.first_lba,
-            },
-            BlockOp::Deallocate { lba, block_count } => BlockOp::Deallocate {
-                lba: lba + self.first_lba,
-                block_count,
-            },
-            BlockOp::Flush => BlockOp::Flush,
-        };
-        match self.inner.submit(shifted, buffer, tag) {
+        match self.inner.submit(shift(op, self.first_lba), buffer, tag) {
             Err(SubmitError::Busy { buffer, tag, .. }) => {
                 Err(SubmitError::Busy { op, buffer, tag })
             }

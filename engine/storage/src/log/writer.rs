@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use floe_blk::{BlockDevice, BlockQueue};
+use floe_blk::BlockDevice;
 use floe_rt::DmaBuffer;
 
 use super::block::{
@@ -80,9 +80,9 @@ pub struct LogStart {
 
 struct OpenFile {
     header: FileHeader,
-    queue: Box<dyn BlockQueue>,
     block_bytes: u64,
-    _device: Arc<dyn BlockDevice>,
+    /// Written through `BlockDevice::run`: the leading fiber's core queue.
+    device: Arc<dyn BlockDevice>,
 }
 
 struct Buffer {
@@ -171,15 +171,10 @@ impl LogWriter {
             (LOG_BLOCK_BYTES as u64).is_multiple_of(block_bytes),
             "device block larger than a log block"
         );
-        let queue = device.open_queue(4).map_err(|source| RedoError::Device {
-            file: redo_file_name(header.file_no),
-            source,
-        })?;
         Ok(OpenFile {
             header,
-            queue,
             block_bytes,
-            _device: device,
+            device,
         })
     }
 
@@ -382,7 +377,7 @@ impl LogWriter {
             let file = &mut files.open[index];
             let name = redo_file_name(file.header.file_no);
             let io = file
-                .queue
+                .device
                 .write(offset_bytes / file.block_bytes, io)
                 .map_err(|source| RedoError::Device { file: name, source })?;
             if files.io_buffer.is_none() {
@@ -396,7 +391,7 @@ impl LogWriter {
         for index in touched {
             let file = &mut files.open[index];
             let name = redo_file_name(file.header.file_no);
-            file.queue
+            file.device
                 .flush()
                 .map_err(|source| RedoError::Device { file: name, source })?;
         }
@@ -435,16 +430,16 @@ impl LogWriter {
                 file: name.clone(),
                 source,
             })?;
-        let mut file = Self::open_file(header, device)?;
+        let file = Self::open_file(header, device)?;
         let mut block = DmaBuffer::new(LOG_BLOCK_BYTES);
         header.encode(block.as_mut_slice());
-        file.queue
+        file.device
             .write(0, block)
             .map_err(|source| RedoError::Device {
                 file: name.clone(),
                 source,
             })?;
-        file.queue.flush().map_err(|source| RedoError::Device {
+        file.device.flush().map_err(|source| RedoError::Device {
             file: name.clone(),
             source,
         })?;

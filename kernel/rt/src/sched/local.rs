@@ -53,6 +53,16 @@ impl<T> CoreLocal<T> {
         Some(Ok(f(slot.as_mut().expect("made above"))))
     }
 
+    /// Runs `f` on the calling core's `T` if it has been made; None off a
+    /// core or before. The same rule as `with`: `f` must not park.
+    pub fn with_made<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let core = current_core()?;
+        let mut slot = self.slots[core]
+            .try_borrow_mut()
+            .expect("CoreLocal: a fiber parked inside `with` and another reached the same value");
+        slot.as_mut().map(f)
+    }
+
     /// The values made so far, for shutting them down (call with no core
     /// running that could use them).
     pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
