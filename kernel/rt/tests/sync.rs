@@ -313,6 +313,47 @@ fn condvar_ping_pong() {
     assert_eq!(*shared.0.lock(), 2 * ROUNDS);
 }
 
+/// Plain `wait` and `wait_while` return once notified, with the mutex held
+/// again: a waiter acknowledges each of 1000 tokens. The notifier repeats
+/// its notify until acknowledged (a wait may begin after a notify), and
+/// gives up at the deadline, so a lost wake fails instead of hanging.
+#[test]
+fn condvar_wait_and_wait_while_return_when_notified() {
+    const TOKENS: u64 = 1_000;
+    // (tokens offered, tokens acknowledged)
+    let shared = Arc::new((Mutex::new((0u64, 0u64)), Condvar::new()));
+    let waiter = {
+        let shared = Arc::clone(&shared);
+        thread::spawn(move || {
+            let (tokens, condvar) = &*shared;
+            let mut guard = tokens.lock();
+            while guard.1 < TOKENS {
+                if guard.1 & 1 == 0 {
+                    guard = condvar.wait_while(guard, |t| t.0 == t.1);
+                } else {
+                    while guard.0 == guard.1 {
+                        guard = condvar.wait(guard);
+                    }
+                }
+                assert!(guard.0 > guard.1, "woken without a token");
+                guard.1 += 1;
+            }
+        })
+    };
+    let (tokens, condvar) = &*shared;
+    let deadline = Instant::now() + PATIENCE;
+    for token in 1..=TOKENS {
+        tokens.lock().0 = token;
+        while tokens.lock().1 < token {
+            assert!(Instant::now() < deadline, "token {token} never taken");
+            condvar.notify_one();
+            thread::yield_now();
+        }
+    }
+    waiter.join().expect("waiter thread");
+    assert_eq!(*tokens.lock(), (TOKENS, TOKENS));
+}
+
 struct Work {
     queue: VecDeque<usize>,
     consumed: usize,
