@@ -1,12 +1,13 @@
 //! Floe's runtime: memory the devices can DMA into (huge pages when the host
-//! has them), cores and thread pinning, and later pollers and the per-core
-//! scheduler. The one layer below the drivers; `unsafe` is allowed here and
+//! has them), cores and thread pinning, fiber-aware locks (`sync`), and
+//! later pollers and the per-core scheduler. The one layer below the drivers; `unsafe` is allowed here and
 //! is confined to small wrappers whose safe methods keep the invariants.
 
 pub mod cores;
 pub mod dma;
 mod error;
 pub mod sched;
+pub mod sync;
 
 pub use cores::{available_cores, current_core, pin_current_thread, CoreId};
 pub use dma::{
