@@ -23,6 +23,7 @@ pub enum KeyType {
     Text,
     LogLevel,
     Hostname,
+    CoreList,
 }
 
 impl KeyType {
@@ -41,6 +42,7 @@ impl KeyType {
             KeyType::Nvme => "kernel, auto, or a PCI address like 0000:00:04.0",
             KeyType::LogLevel => "one of error, warn, info, debug, trace",
             KeyType::Hostname => "a host name: letters, digits and '-', at most 63",
+            KeyType::CoreList => "all, or CPU numbers and ranges, e.g. 0-3,6",
         }
     }
 }
@@ -134,6 +136,12 @@ pub const KEYS: &[Key] = &[
         help: "2 MiB huge pages to reserve at boot",
     },
     Key {
+        name: "floe.cores",
+        key_type: KeyType::CoreList,
+        default: "all",
+        help: "CPUs the per-core scheduler runs on, one pinned thread each; SQL connections are fibers on them",
+    },
+    Key {
         name: "floe.panic",
         key_type: KeyType::Panic,
         default: "halt",
@@ -196,6 +204,37 @@ pub enum PanicAction {
 }
 
 /// The typed configuration every other part of the binary reads.
+/// Which CPUs the scheduler's cores run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreChoice {
+    /// Every CPU the process may run on at start.
+    All,
+    /// These CPU numbers, ascending, without repeats.
+    List(Vec<u16>),
+}
+
+/// CPU numbers (`0-3,6`), at most 1024 of them; None if malformed.
+fn parse_cores(value: &str) -> Option<CoreChoice> {
+    if value == "all" {
+        return Some(CoreChoice::All);
+    }
+    let mut cores = std::collections::BTreeSet::new();
+    for part in value.split(',') {
+        let (first, last) = match part.split_once('-') {
+            Some((first, last)) => (first.parse::<u16>().ok()?, last.parse::<u16>().ok()?),
+            None => {
+                let core = part.parse::<u16>().ok()?;
+                (core, core)
+            }
+        };
+        if first > last || last >= 1024 {
+            return None;
+        }
+        cores.extend(first..=last);
+    }
+    (!cores.is_empty()).then(|| CoreChoice::List(cores.into_iter().collect()))
+}
+
 /// Which driver the data disk runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NvmeChoice {
@@ -218,6 +257,7 @@ pub struct Config {
     pub hostname: String,
     pub modules: Vec<String>,
     pub hugepages: u64,
+    pub cores: CoreChoice,
     pub panic: PanicAction,
     pub log: log::LevelFilter,
     pub root_password: String,
@@ -265,6 +305,7 @@ impl Default for Config {
             hostname: String::new(),
             modules: Vec::new(),
             hugepages: 0,
+            cores: CoreChoice::All,
             panic: PanicAction::Halt,
             log: log::LevelFilter::Info,
             root_password: String::new(),
@@ -391,6 +432,7 @@ impl Config {
                 }
                 self.hugepages = count;
             }
+            "floe.cores" => self.cores = parse_cores(value).ok_or_else(bad)?,
             "floe.panic" => {
                 self.panic = match value {
                     "halt" => PanicAction::Halt,
@@ -630,9 +672,10 @@ mod tests {
             .apply_cmdline(
                 "BOOT_IMAGE=/vmlinuz console=ttyS0 intel_iommu=on floe.role=primary \
                  floe.ip=10.0.2.15/24 floe.gw=10.0.2.2 floe.hugepages=64 floe.panic=reboot \
-                 floe.modules=virtio-net,nvme",
+                 floe.modules=virtio-net,nvme floe.cores=0-2,5,1",
             )
             .expect("valid command line");
+        assert_eq!(config.cores, CoreChoice::List(vec![0, 1, 2, 5]));
         assert_eq!(
             config.ip,
             IpConfig::Static {
@@ -685,6 +728,11 @@ mod tests {
             ),
             ("floe.format=yes", "floe.format=yes: expected auto"),
             ("floe.gw=", "floe.gw=: expected an IPv4 address"),
+            ("floe.cores=3-1", "floe.cores=3-1: expected all, or CPU numbers"),
+            ("floe.cores=", "floe.cores=: expected all"),
+            ("floe.cores=0,,1", "floe.cores=0,,1"),
+            ("floe.cores=4096", "floe.cores=4096"),
+            ("floe.cores=some", "floe.cores=some"),
         ];
         for (word, expected) in cases {
             let mut config = Config::default();

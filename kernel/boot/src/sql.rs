@@ -4,9 +4,12 @@
 //! root's password is taken from config on the first start only; with none
 //! configured, one is generated then and printed once.
 //!
+//! Connections run as fibers on the per-core scheduler (`floe.cores`: one
+//! pinned thread per CPU; DESIGN.md, execution model).
+//!
 //! Stop order: the server (every session dropped, so every open
-//! transaction rolled back), then the transaction system, then the engine
-//! with a checkpoint.
+//! transaction rolled back), then the cores (no fiber left), then the
+//! transaction system, then the engine with a checkpoint.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +19,10 @@ use floe_sql::{Database, FloeBackend};
 use floe_storage::srv::Engine;
 use floe_storage::trx::TrxConfig;
 
-use crate::config::Config;
+use floe_rt::sched::{Scheduler, SchedulerConfig};
+use floe_rt::CoreId;
+
+use crate::config::{Config, CoreChoice};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqlStartError {
@@ -30,10 +36,42 @@ pub enum SqlStartError {
     },
     #[error("generating a root password")]
     Entropy(#[source] std::io::Error),
+    #[error("floe.cores: {0}")]
+    Cores(String),
+    #[error("starting the per-core scheduler")]
+    Scheduler(#[source] floe_rt::RtError),
+}
+
+/// The scheduler's cores for `choice`: every CPU we may run on, or the
+/// listed ones, each of which must be one of those.
+fn scheduler_cores(choice: &CoreChoice) -> Result<Vec<CoreId>, SqlStartError> {
+    let available = floe_rt::available_cores();
+    match choice {
+        CoreChoice::All if available.is_empty() => Err(SqlStartError::Cores(
+            "the kernel does not say which CPUs this process may use".to_owned(),
+        )),
+        CoreChoice::All => Ok(available),
+        CoreChoice::List(list) => list
+            .iter()
+            .map(|&cpu| {
+                let core = CoreId(cpu);
+                if available.contains(&core) {
+                    Ok(core)
+                } else {
+                    let offered: Vec<String> = available.iter().map(ToString::to_string).collect();
+                    Err(SqlStartError::Cores(format!(
+                        "CPU {cpu} is not one this process may run on ({})",
+                        offered.join(",")
+                    )))
+                }
+            })
+            .collect(),
+    }
 }
 
 pub struct SqlRunning {
     server: RunningServer,
+    scheduler: Scheduler,
     database: Arc<Database>,
 }
 
@@ -83,10 +121,28 @@ pub fn start(config: &Config, engine: Engine) -> Result<SqlRunning, SqlStartErro
         }
     }));
     let backend = FloeBackend::new(Arc::clone(&database));
+    let server_config = ServerConfig {
+        listen: config.listen,
+        ..ServerConfig::default()
+    };
+    let cores = scheduler_cores(&config.cores)?;
+    let core_list: Vec<String> = cores.iter().map(ToString::to_string).collect();
+    let scheduler = Scheduler::start(SchedulerConfig {
+        cores,
+        stack_bytes: server_config.thread_stack_bytes,
+        name: "floe-core".to_owned(),
+        ..SchedulerConfig::default()
+    })
+    .map_err(SqlStartError::Scheduler)?;
+    log::info!(
+        "scheduler: {} cores (CPUs {}), one pinned thread each",
+        core_list.len(),
+        core_list.join(",")
+    );
     let server = Server::start(
         ServerConfig {
-            listen: config.listen,
-            ..ServerConfig::default()
+            scheduler: Some(scheduler.handle().clone()),
+            ..server_config
         },
         backend,
         Arc::new(OsEntropy),
@@ -113,7 +169,11 @@ pub fn start(config: &Config, engine: Engine) -> Result<SqlRunning, SqlStartErro
             bound.port()
         );
     }
-    Ok(SqlRunning { server, database })
+    Ok(SqlRunning {
+        server,
+        scheduler,
+        database,
+    })
 }
 
 impl SqlRunning {
@@ -125,8 +185,15 @@ impl SqlRunning {
             report.connections_closed,
             report.connections_still_running
         );
-        // Connection threads drop their sessions (and the backend's
-        // reference) as they end; wait for that, bounded.
+        if report.connections_still_running > 0 {
+            // Its cores would wait for those fibers forever.
+            log::error!("leaving the scheduler's cores running: sessions have not ended");
+            std::mem::forget(self.scheduler);
+        } else {
+            self.scheduler.shutdown();
+        }
+        // Connections drop their sessions (and the backend's reference) as
+        // they end; wait for that, bounded.
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         let mut database = self.database;
         loop {

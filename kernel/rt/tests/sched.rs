@@ -308,3 +308,43 @@ fn spawning_names_bad_cores_and_balances() {
     }
     sched.shutdown();
 }
+
+/// floe_rt::sync's locks park the waiting fiber, not its core: a fiber that
+/// sleeps holding a mutex is resumed while another fiber of the same core
+/// waits for that mutex (with a thread-parking mutex this deadlocks), and a
+/// condition variable hands turns between two fibers of one core.
+#[test]
+fn locks_park_fibers_not_their_core() {
+    use floe_rt::sync::{Condvar, Mutex};
+    let sched = scheduler(1);
+    let (tx, rx) = mpsc::channel();
+    let shared = Arc::new((Mutex::new(0u64), Condvar::new()));
+    for fiber in 0..8u64 {
+        let shared = Arc::clone(&shared);
+        let tx = tx.clone();
+        sched
+            .handle()
+            .spawn(0, format!("locker{fiber}"), move || {
+                let (count, turn) = &*shared;
+                for _ in 0..20 {
+                    let mut held = count.lock();
+                    // Park while holding it: the others must queue as fibers.
+                    sched::sleep(Duration::from_micros(200));
+                    *held += 1;
+                    drop(held);
+                    turn.notify_all();
+                }
+                // Wait (as a fiber) until every fiber has done its share.
+                let mut held = count.lock();
+                while *held < 8 * 20 {
+                    held = turn.wait(held);
+                }
+                tx.send(*held).unwrap();
+            })
+            .expect("spawn");
+    }
+    for _ in 0..8 {
+        assert_eq!(rx.recv().expect("fiber finished"), 160);
+    }
+    sched.shutdown();
+}

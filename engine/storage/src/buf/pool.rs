@@ -517,14 +517,14 @@ impl BufferPool {
                 // A thread that found this frame before its read failed
                 // still holds a pin; it lets go at once.
                 self.free.lock().insert(0, frame);
-                std::thread::yield_now();
+                floe_rt::sched::yield_now();
                 continue;
             }
             match self.evict_one(scan_frames)? {
                 Eviction::Frame(frame) => return Ok(frame),
                 Eviction::Retry => {
                     all_pinned_rounds = 0;
-                    std::thread::yield_now();
+                    floe_rt::sched::yield_now();
                 }
                 Eviction::AllPinned if scan_frames < self.frames.len() => {
                     scan_frames = (scan_frames * 2).min(self.frames.len());
@@ -536,7 +536,7 @@ impl BufferPool {
                             pool_pages: self.frames.len(),
                         });
                     }
-                    std::thread::yield_now();
+                    floe_rt::sched::yield_now();
                 }
             }
         }
@@ -641,7 +641,7 @@ impl BufferPool {
             written += n;
             if n == 0 {
                 // Every page of the batch is being written by another thread.
-                std::thread::yield_now();
+                floe_rt::sched::yield_now();
             }
         }
         Ok(written)
