@@ -29,9 +29,10 @@
 //! never are.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use floe_rt::sync::{Condvar, Mutex};
 use floe_storage::dict::{ColumnDef, IndexKind, TableDef};
 use floe_storage::row::RowKeys;
 use floe_storage::trx::Table;
@@ -383,9 +384,9 @@ pub enum MdlGrant {
 impl Mdl {
     /// Takes a shared hold, waiting while an ALTER holds the table.
     pub fn acquire(&self) -> MdlGrant {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         while state.exclusive && !state.dropped && !state.replaced {
-            state = self.released.wait(state).unwrap_or_else(|p| p.into_inner());
+            state = self.released.wait(state);
         }
         if state.dropped {
             return MdlGrant::Dropped;
@@ -398,7 +399,7 @@ impl Mdl {
     }
 
     pub fn release(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         assert!(state.holders > 0, "MDL released more often than acquired");
         state.holders -= 1;
         if state.holders == 0 {
@@ -410,7 +411,7 @@ impl Mdl {
     /// shared requests wait meanwhile. False (and nothing held) on timeout.
     fn wait_exclusive(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         if state.exclusive || state.dropped || state.replaced {
             // Another DDL has it (the caller holds the DDL mutex, so this
             // is a stale definition): nothing to wait for.
@@ -424,11 +425,7 @@ impl Mdl {
                 self.released.notify_all();
                 return false;
             }
-            state = self
-                .released
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            state = self.released.wait_timeout(state, deadline - now).0;
         }
         true
     }
@@ -439,7 +436,7 @@ impl Mdl {
         if !self.wait_exclusive(timeout) {
             return false;
         }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         state.dropped = true;
         state.exclusive = false;
         self.released.notify_all();
@@ -448,7 +445,7 @@ impl Mdl {
 
     /// Undoes `acquire_for_drop` when the drop itself failed.
     pub fn undrop(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).dropped = false;
+        self.state.lock().dropped = false;
     }
 
     /// Takes the table for an ALTER; false if `timeout` passed first.
@@ -459,7 +456,7 @@ impl Mdl {
     /// Ends an ALTER: `replaced` when a new definition took this one's
     /// place (waiters then look the table up again).
     pub fn release_exclusive(&self, replaced: bool) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         state.exclusive = false;
         state.replaced = replaced;
         self.released.notify_all();
@@ -558,11 +555,7 @@ impl TableMeta {
     /// (logged; plans then do without).
     pub fn stats(&self) -> Option<Arc<crate::stats::TableStats>> {
         let changes = self.changes.load(Ordering::Relaxed);
-        let old = self
-            .stats
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let old = self.stats.read().clone();
         if let Some(stats) = &old {
             if crate::stats::fresh(stats, changes) {
                 return old;
@@ -610,7 +603,7 @@ impl TableMeta {
             .upgrade()
             .ok_or(floe_storage::trx::TrxError::ShutDown)?;
         let stats = Arc::new(crate::stats::take(&sys, self, changes, seed)?);
-        *self.stats.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&stats));
+        *self.stats.write() = Some(Arc::clone(&stats));
         Ok(stats)
     }
 

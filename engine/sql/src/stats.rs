@@ -188,4 +188,4 @@ pub fn fresh(stats: &TableStats, changes: u64) -> bool {
 }
 
 /// Shared, replaceable statistics of a table.
-pub type SharedStats = std::sync::RwLock<Option<Arc<TableStats>>>;
+pub type SharedStats = floe_rt::sync::RwLock<Option<Arc<TableStats>>>;

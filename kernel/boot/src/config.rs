@@ -728,7 +728,10 @@ mod tests {
             ),
             ("floe.format=yes", "floe.format=yes: expected auto"),
             ("floe.gw=", "floe.gw=: expected an IPv4 address"),
-            ("floe.cores=3-1", "floe.cores=3-1: expected all, or CPU numbers"),
+            (
+                "floe.cores=3-1",
+                "floe.cores=3-1: expected all, or CPU numbers",
+            ),
             ("floe.cores=", "floe.cores=: expected all"),
             ("floe.cores=0,,1", "floe.cores=0,,1"),
             ("floe.cores=4096", "floe.cores=4096"),

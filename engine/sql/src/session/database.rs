@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 
+use floe_rt::sync::{Mutex, MutexGuard, RwLock};
 use floe_storage::btr::tree::{Direction, Tree};
 use floe_storage::dict::{DictError, Dictionary, NewTable, TableDef};
 use floe_storage::srv::Engine;
@@ -65,7 +66,6 @@ impl Altered {
 fn names_in<T>(map: &RwLock<HashMap<(String, String), T>>, schema: &str) -> Vec<String> {
     let mut names: Vec<String> = map
         .read()
-        .unwrap_or_else(|p| p.into_inner())
         .keys()
         .filter(|(s, _)| s == schema)
         .map(|(_, name)| name.clone())
@@ -101,18 +101,13 @@ pub type ShutdownHook = Box<dyn Fn() + Send + Sync>;
 impl Database {
     /// The SET GLOBAL value of `name`, if one was set.
     pub fn global_variable(&self, name: &str) -> Option<crate::value::Value> {
-        self.global_variables
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .cloned()
+        self.global_variables.read().get(name).cloned()
     }
 
     /// Every SET GLOBAL value, for a new session to start from.
     pub(super) fn global_variables(&self) -> Vec<(String, crate::value::Value)> {
         self.global_variables
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect()
@@ -120,10 +115,7 @@ impl Database {
 
     /// SET GLOBAL `name` (None: back to the default).
     pub(super) fn set_global_variable(&self, name: &str, value: Option<crate::value::Value>) {
-        let mut globals = self
-            .global_variables
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut globals = self.global_variables.write();
         match value {
             Some(value) => globals.insert(name.to_string(), value),
             None => globals.remove(name),
@@ -171,8 +163,8 @@ impl Database {
             }
         }
         log::info!("sql: {} tables loaded", tables.len());
-        *database.tables.write().unwrap_or_else(|p| p.into_inner()) = tables;
-        *database.views.write().unwrap_or_else(|p| p.into_inner()) = views;
+        *database.tables.write() = tables;
+        *database.views.write() = views;
         let database = Arc::new(database);
         super::users::bootstrap(&database)?;
         Ok(database)
@@ -180,7 +172,7 @@ impl Database {
 
     /// The accounts and grants in force.
     pub fn acl(&self) -> Arc<Acl> {
-        Arc::clone(&self.acl.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&self.acl.read())
     }
 
     pub(crate) fn acl_version(&self) -> u64 {
@@ -188,12 +180,12 @@ impl Database {
     }
 
     pub(crate) fn set_acl(&self, acl: Acl) {
-        *self.acl.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(acl);
+        *self.acl.write() = Arc::new(acl);
         self.acl_version.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn accounts_lock(&self) -> MutexGuard<'_, ()> {
-        self.accounts.lock().unwrap_or_else(|p| p.into_inner())
+        self.accounts.lock()
     }
 
     /// Seconds since open (SHOW STATUS' Uptime).
@@ -203,11 +195,11 @@ impl Database {
 
     /// Where SQL `SHUTDOWN` leads (set by whoever hosts the server).
     pub fn set_shutdown_hook(&self, hook: ShutdownHook) {
-        *self.shutdown_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+        *self.shutdown_hook.lock() = Some(hook);
     }
 
     pub(crate) fn request_shutdown(&self) -> Result<(), StatementError> {
-        match &*self.shutdown_hook.lock().unwrap_or_else(|p| p.into_inner()) {
+        match &*self.shutdown_hook.lock() {
             Some(hook) => {
                 log::info!("sql: SHUTDOWN requested");
                 hook();
@@ -276,7 +268,6 @@ impl Database {
     pub fn table(&self, schema: &str, table: &str) -> Option<Arc<TableMeta>> {
         self.tables
             .read()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&(normalize_name(schema), normalize_name(table)))
             .cloned()
     }
@@ -299,7 +290,7 @@ impl Database {
     }
 
     pub fn create_schema(&self, schema: &str) -> Result<(), StatementError> {
-        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let _ddl = self.ddl.lock();
         self.dictionary
             .create_schema(self.sys.engine(), &normalize_name(schema))
             .map_err(dict_error)
@@ -322,7 +313,7 @@ impl Database {
         for view in &names_in(&self.views, &schema) {
             self.drop_view(&schema, view)?;
         }
-        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let _ddl = self.ddl.lock();
         self.dictionary
             .drop_schema(self.sys.engine(), &schema)
             .map_err(dict_error)?;
@@ -330,7 +321,7 @@ impl Database {
     }
 
     pub fn create_table(&self, new: NewTable) -> Result<Arc<TableMeta>, StatementError> {
-        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let _ddl = self.ddl.lock();
         let def = self
             .dictionary
             .create_table(self.sys.engine(), new)
@@ -339,7 +330,6 @@ impl Database {
             TableMeta::open(&self.sys, def).map_err(|e| StatementError::Storage(e.to_string()))?;
         self.tables
             .write()
-            .unwrap_or_else(|p| p.into_inner())
             .insert((meta.schema.clone(), meta.name.clone()), Arc::clone(&meta));
         Ok(meta)
     }
@@ -355,7 +345,7 @@ impl Database {
         let (schema, table) = (normalize_name(schema), normalize_name(table));
         // The DDL mutex first: no ALTER of this table runs meanwhile, so
         // the definition looked up now is the current one.
-        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let _ddl = self.ddl.lock();
         let Some(meta) = self.table(&schema, &table) else {
             return Err(StatementError::UnknownTable { schema, table });
         };
@@ -375,10 +365,7 @@ impl Database {
             meta.mdl.undrop();
             return Err(dict_error(e));
         }
-        self.tables
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(schema, table));
+        self.tables.write().remove(&(schema, table));
         Ok(())
     }
 
@@ -399,7 +386,7 @@ impl Database {
         change: impl FnOnce(&Engine, &TableMeta) -> Result<Altered, StatementError>,
     ) -> Result<Arc<TableMeta>, StatementError> {
         let (schema, table) = (normalize_name(schema), normalize_name(table));
-        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let _ddl = self.ddl.lock();
         let Some(meta) = self.table(&schema, &table) else {
             return Err(StatementError::NoSuchTable { schema, table });
         };
@@ -462,7 +449,6 @@ impl Database {
             Ok(opened) => {
                 self.tables
                     .write()
-                    .unwrap_or_else(|p| p.into_inner())
                     .insert((schema, table), Arc::clone(&opened));
                 meta.mdl.release_exclusive(true);
                 Ok(opened)
@@ -477,7 +463,6 @@ impl Database {
     pub fn view(&self, schema: &str, name: &str) -> Option<Arc<ViewMeta>> {
         self.views
             .read()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&(normalize_name(schema), normalize_name(name)))
             .cloned()
     }
@@ -488,7 +473,6 @@ impl Database {
         let mut views: Vec<Arc<ViewMeta>> = self
             .views
             .read()
-            .unwrap_or_else(|p| p.into_inner())
             .values()
             .filter(|v| v.schema == schema)
             .cloned()
@@ -506,22 +490,13 @@ impl Database {
         replace: bool,
     ) -> Result<(), StatementError> {
         let (schema, name) = (normalize_name(schema), normalize_name(name));
-        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let _ddl = self.ddl.lock();
         let key = (schema.clone(), name.clone());
-        if replace
-            && self
-                .views
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains_key(&key)
-        {
+        if replace && self.views.read().contains_key(&key) {
             self.dictionary
                 .drop_table(self.sys.engine(), &schema, &name)
                 .map_err(dict_error)?;
-            self.views
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            self.views.write().remove(&key);
         }
         self.dictionary
             .create_table(
@@ -535,17 +510,14 @@ impl Database {
                 },
             )
             .map_err(dict_error)?;
-        self.views
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                key,
-                Arc::new(ViewMeta {
-                    schema,
-                    name,
-                    sql: sql.to_string(),
-                }),
-            );
+        self.views.write().insert(
+            key,
+            Arc::new(ViewMeta {
+                schema,
+                name,
+                sql: sql.to_string(),
+            }),
+        );
         Ok(())
     }
 
@@ -553,14 +525,9 @@ impl Database {
     /// when it is neither.
     pub fn drop_view(&self, schema: &str, name: &str) -> Result<(), StatementError> {
         let (schema, name) = (normalize_name(schema), normalize_name(name));
-        let _ddl = self.ddl.lock().unwrap_or_else(|p| p.into_inner());
+        let _ddl = self.ddl.lock();
         let key = (schema.clone(), name.clone());
-        if !self
-            .views
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&key)
-        {
+        if !self.views.read().contains_key(&key) {
             if self.table(&schema, &name).is_some() {
                 return Err(StatementError::NotView { schema, name });
             }
@@ -572,10 +539,7 @@ impl Database {
         self.dictionary
             .drop_table(self.sys.engine(), &schema, &name)
             .map_err(dict_error)?;
-        self.views
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
+        self.views.write().remove(&key);
         Ok(())
     }
 

@@ -132,7 +132,7 @@ pub(super) struct Cte {
 /// part reads; `used` tells whether the part reads them at all.
 #[derive(Clone, Default)]
 struct Working {
-    rows: Arc<std::sync::Mutex<Vec<Vec<Value>>>>,
+    rows: Arc<floe_rt::sync::Mutex<Vec<Vec<Value>>>>,
     used: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -2187,11 +2187,7 @@ impl Exec<'_, '_> {
                 }));
             }
             rounds += 1;
-            *recursion
-                .working
-                .rows
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = frontier;
+            *recursion.working.rows.lock() = frontier;
             let mut made = self.run(&set.right, outer)?;
             if set.distinct {
                 made.retain(|r| seen.insert(row_key(r, &set.types)));
@@ -2904,11 +2900,7 @@ impl Exec<'_, '_> {
         let mut rows = match &source.kind {
             SourceKind::Derived(query) => self.run(query, &[])?,
             SourceKind::Rows(rows) => rows.clone(),
-            SourceKind::Working(working) => working
-                .rows
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
+            SourceKind::Working(working) => working.rows.lock().clone(),
             SourceKind::Table(meta) => {
                 let shifted: Vec<Expr> = own.iter().map(|e| shift(e, offset)).collect();
                 let access =

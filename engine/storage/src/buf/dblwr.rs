@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use floe_blk::BlockDevice;
+use floe_rt::sync::Mutex;
 use floe_rt::DmaBuffer;
-use parking_lot::Mutex;
 
 use crate::fil::{self, PageId, PAGE_BYTES};
 

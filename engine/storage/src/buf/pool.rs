@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use floe_blk::BlockDevice;
+use floe_rt::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use floe_rt::{DmaArena, DmaBuffer, HugePages};
-use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::dblwr::{Doublewrite, DOUBLEWRITE_SLOTS};
 use super::lru::Lru;

@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use floe_blk::{
     BlockDevice, BlockOp, BlockQueue, Completion, CrashMode, Geometry, MemDevice, SubmitError, Tag,
 };
+use floe_rt::sync::Mutex;
 use floe_rt::DmaBuffer;
 
 use super::{FileStore, Space, StoreError};
@@ -41,7 +42,7 @@ impl Power {
 
     fn cut(&self) {
         self.crashed.store(true, Ordering::SeqCst);
-        let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let files = self.files.lock();
         for device in files.values() {
             device.crash_now();
         }
@@ -96,18 +97,13 @@ impl MemStore {
 
     /// Writes carried out so far, over all files.
     pub fn write_count(&self) -> u64 {
-        let files = self.power.files.lock().unwrap_or_else(|p| p.into_inner());
+        let files = self.power.files.lock();
         files.values().map(|d| d.counters().writes).sum()
     }
 
     /// The device behind a file, for injecting faults into it.
     pub fn mem_device(&self, name: &str) -> Option<MemDevice> {
-        self.power
-            .files
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        self.power.files.lock().get(name).cloned()
     }
 
     /// The store after power returns: each file restarted under `mode`.
@@ -118,12 +114,8 @@ impl MemStore {
             self.atomic_write_bytes,
             self.derive_seed(),
         );
-        let files = self.power.files.lock().unwrap_or_else(|p| p.into_inner());
-        let mut new_files = restarted
-            .power
-            .files
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let files = self.power.files.lock();
+        let mut new_files = restarted.power.files.lock();
         for (name, device) in files.iter() {
             new_files.insert(name.clone(), device.restart(mode));
         }
@@ -161,7 +153,7 @@ impl FileStore for MemStore {
                 capacity_bytes,
                 source,
             })?;
-        let mut files = self.power.files.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.power.files.lock();
         if files.contains_key(name) {
             return Err(StoreError::Exists {
                 name: name.to_string(),
@@ -176,7 +168,7 @@ impl FileStore for MemStore {
         if self.is_crashed() {
             return Err(StoreError::Crashed);
         }
-        let files = self.power.files.lock().unwrap_or_else(|p| p.into_inner());
+        let files = self.power.files.lock();
         let device = files.get(name).cloned();
         drop(files);
         Ok(device.map(|d| self.wrap(d)))
@@ -186,13 +178,13 @@ impl FileStore for MemStore {
         if self.is_crashed() {
             return Err(StoreError::Crashed);
         }
-        let mut files = self.power.files.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.power.files.lock();
         files.remove(name);
         Ok(())
     }
 
     fn list(&self) -> Result<Vec<String>, StoreError> {
-        let files = self.power.files.lock().unwrap_or_else(|p| p.into_inner());
+        let files = self.power.files.lock();
         Ok(files.keys().cloned().collect())
     }
 

@@ -16,9 +16,10 @@
 //! Files are zero-filled when created (the `FileStore` contract), so an
 //! extent reused after a remove never shows an old file's bytes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use floe_blk::{BlockDevice, BlockOp, BlockQueue, Completion, Geometry, SubmitError, Tag};
+use floe_rt::sync::Mutex;
 use floe_rt::DmaBuffer;
 
 use super::{
@@ -156,8 +157,8 @@ impl VolumeStore {
         Ok(store)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> floe_rt::sync::MutexGuard<'_, Table> {
+        self.table.lock()
     }
 
     fn write_table(&self, table: &mut Table, name: &str) -> Result<(), StoreError> {

@@ -15,9 +15,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use floe_blk::BlockDevice;
+use floe_rt::sync::{Condvar, Mutex, MutexGuard};
 use floe_rt::DmaBuffer;
 
 use super::block::{
@@ -179,9 +180,7 @@ impl LogWriter {
     }
 
     fn lock_buffer(&self) -> MutexGuard<'_, Buffer> {
-        self.buffer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.buffer.lock()
     }
 
     /// Appends one mini-transaction's encoded records (ending in `MtrEnd`)
@@ -286,7 +285,7 @@ impl LogWriter {
                 return Ok(());
             }
             if buffer.flushing {
-                buffer = self.flushed.wait(buffer).unwrap_or_else(|p| p.into_inner());
+                buffer = self.flushed.wait(buffer);
                 continue;
             }
             assert!(
@@ -301,7 +300,7 @@ impl LogWriter {
             }
             let target = buffer.appended_lsn;
             let first_block_no = buffer.sealed_first_block_no;
-            let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+            let mut files = self.files.lock();
             std::mem::swap(&mut files.spare, &mut buffer.sealed);
             buffer.sealed_first_block_no = buffer.block_no;
             buffer.appended_lsn = block_start_lsn(buffer.block_no);
@@ -453,7 +452,7 @@ impl LogWriter {
     /// recovery no longer needs them. Keeps the newest file always.
     pub fn remove_files_before(&self, checkpoint_lsn: Lsn) -> Result<usize, RedoError> {
         let (checkpoint_block, _) = lsn_position(checkpoint_lsn);
-        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.files.lock();
         let mut removed = 0;
         while files.open.len() > 1 {
             let Some(oldest) = files.open.front() else {

@@ -76,12 +76,12 @@ pub(crate) fn run(inner: &Inner, config: CleanerConfig) {
     while !inner.stop.load(Ordering::SeqCst) {
         {
             let (lock, condvar) = &inner.wake;
-            let woken = lock.lock().unwrap_or_else(|p| p.into_inner());
-            let (mut woken, _) = condvar
-                .wait_timeout_while(woken, Duration::from_millis(config.interval_ms), |woken| {
-                    !*woken
-                })
-                .unwrap_or_else(|p| p.into_inner());
+            let woken = lock.lock();
+            let (mut woken, _) = condvar.wait_timeout_while(
+                woken,
+                Duration::from_millis(config.interval_ms),
+                |woken| !*woken,
+            );
             *woken = false;
         }
         if inner.stop.load(Ordering::SeqCst) {
@@ -115,10 +115,7 @@ pub(crate) fn run(inner: &Inner, config: CleanerConfig) {
             }
             Ok(())
         })();
-        let mut error = inner
-            .cleaner_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut error = inner.cleaner_error.lock();
         match result {
             Ok(()) => *error = None,
             Err(e) => {

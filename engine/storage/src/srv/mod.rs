@@ -14,11 +14,12 @@
 mod cleaner;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use floe_blk::BlockQueue;
+use floe_rt::sync::{Condvar, Mutex};
 use floe_rt::DmaBuffer;
 
 use crate::btr::tree::TreeEnv;
@@ -446,11 +447,7 @@ impl Engine {
 
     /// The page cleaner's last error, if its last round failed.
     pub fn cleaner_error(&self) -> Option<String> {
-        self.inner
-            .cleaner_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.cleaner_error.lock().clone()
     }
 
     /// Makes everything committed up to `lsn` durable, per the flush policy.
@@ -477,7 +474,7 @@ impl Engine {
         self.inner.stop.store(true, Ordering::SeqCst);
         {
             let (lock, condvar) = &self.inner.wake;
-            *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            *lock.lock() = true;
             condvar.notify_all();
         }
         for (name, handle) in [
@@ -508,10 +505,8 @@ fn run_log_flusher(inner: &Inner, interval_ms: u32) {
     while !inner.stop.load(Ordering::SeqCst) {
         {
             let (lock, condvar) = &inner.wake;
-            let woken = lock.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = condvar
-                .wait_timeout(woken, interval)
-                .unwrap_or_else(|p| p.into_inner());
+            let woken = lock.lock();
+            drop(condvar.wait_timeout(woken, interval).0);
         }
         match inner.log.write_up_to(inner.log.appended_lsn()) {
             Ok(()) => failing = false,
@@ -530,10 +525,7 @@ impl Inner {
     /// log end when none) bounds what recovery needs; the data files are
     /// synced, the control record written, older redo files removed.
     pub(crate) fn checkpoint(&self) -> Result<Lsn, EngineError> {
-        let _serial = self
-            .checkpoint_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _serial = self.checkpoint_lock.lock();
         // Read the log end first: a page dirtied after it has an oldest
         // modification at or past it.
         let appended = self.log.appended_lsn();
@@ -544,7 +536,7 @@ impl Inner {
         self.log
             .write_up_to(checkpoint_lsn.min(self.log.appended_lsn()))?;
         self.pool.sync_spaces()?;
-        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut control = self.control.lock();
         let generation = control.generation;
         control.write(checkpoint_lsn, generation, 0)?;
         drop(control);

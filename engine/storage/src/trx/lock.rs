@@ -34,10 +34,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::row::TrxId;
+use floe_rt::sync::{Condvar, Mutex, MutexGuard};
 
 const SHARDS: usize = 64;
 const OWNER_STRIPES: usize = 16;
@@ -205,7 +205,7 @@ impl Default for LockSys {
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.lock()
 }
 
 impl LockSys {
@@ -355,7 +355,6 @@ impl LockSys {
             let left = deadline.saturating_duration_since(Instant::now());
             shard = condvar
                 .wait_timeout(shard, left.min(Duration::from_millis(100)))
-                .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
     }

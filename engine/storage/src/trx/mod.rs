@@ -30,12 +30,12 @@ pub use system::{Isolation, Savepoint, Trx, TrxConfig, TrxStats, TrxSystem};
 pub use table::{IndexRead, IndexSample, LockRead, Secondary, Table};
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use crate::fsp::{self, FspError};
 use crate::mtr::{Mtr, MtrError};
 use crate::row::TrxId;
 use crate::srv::{Engine, SYSTEM_SPACE};
+use floe_rt::sync::Mutex;
 
 /// Ids handed out per persisted raise of the limit.
 pub const ID_LIMIT_STEP: u64 = 256;
@@ -185,8 +185,8 @@ impl TrxSys {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> floe_rt::sync::MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Starts a read-write transaction: a new id, now active.

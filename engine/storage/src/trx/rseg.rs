@@ -21,7 +21,7 @@
 //! Latch order, everywhere: this page, then undo pages, then the space
 //! header (page allocation and freeing).
 
-use std::sync::Mutex;
+use floe_rt::sync::Mutex;
 
 use super::undo::{self, UndoError, UndoLog};
 use crate::fil::{
@@ -134,7 +134,6 @@ impl Rseg {
         let slot = self
             .free
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .pop()
             .ok_or(UndoError::NoSlot { slots: SLOT_COUNT })?;
         let result = (|| {
@@ -161,10 +160,7 @@ impl Rseg {
 
     /// Hands a slot back after its mtr committed (or failed).
     pub fn release_slot(&self, slot: u16) {
-        self.free
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(slot);
+        self.free.lock().push(slot);
     }
 
     /// Commit: clears the slot and appends the log to the history list.

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -34,6 +34,7 @@ use crate::dict::Dictionary;
 use crate::mtr::Mtr;
 use crate::row::{ClusteredRecord, RollPtr, SecEntry, TrxId};
 use crate::srv::Engine;
+use floe_rt::sync::{Condvar, Mutex, RwLock};
 
 /// InnoDB's isolation levels (READ UNCOMMITTED and SERIALIZABLE are served
 /// as READ COMMITTED and REPEATABLE READ; the SQL layer says so).
@@ -177,10 +178,7 @@ impl TrxSystem {
                 .name("floe-purge".into())
                 .spawn(move || worker.purge_loop())
                 .map_err(|e| TrxError::Thread(e.to_string()))?;
-            *system
-                .purge_thread
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(handle);
+            *system.purge_thread.lock() = Some(handle);
         }
         Ok(system)
     }
@@ -195,10 +193,7 @@ impl TrxSystem {
 
     /// Makes a table's trees known to rollback and purge (after DDL).
     pub fn register_tree(&self, tree: Tree) {
-        self.trees
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(tree.index_id, tree);
+        self.trees.write().insert(tree.index_id, tree);
     }
 
     /// Forgets the trees of a table being dropped, after any purge batch
@@ -206,19 +201,15 @@ impl TrxSystem {
     /// nothing touches the pages once they are freed. (The dropping code
     /// makes sure no transaction that used the table is still active.)
     pub fn forget_trees(&self, index_ids: &[u64]) {
-        let _no_batch_running = self.purge_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut trees = self.trees.write().unwrap_or_else(|p| p.into_inner());
+        let _no_batch_running = self.purge_lock.lock();
+        let mut trees = self.trees.write();
         for id in index_ids {
             trees.remove(id);
         }
     }
 
     fn tree(&self, index_id: u64) -> Option<Tree> {
-        self.trees
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&index_id)
-            .copied()
+        self.trees.read().get(&index_id).copied()
     }
 
     /// Starts a transaction. It takes an id only when it first writes or
@@ -254,10 +245,7 @@ impl TrxSystem {
 
     /// The purge thread's last error, if its last batch failed.
     pub fn purge_error(&self) -> Option<String> {
-        self.purge_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.purge_error.lock().clone()
     }
 
     /// Stops purge and shuts the engine down. Fails, giving the system
@@ -265,11 +253,7 @@ impl TrxSystem {
     pub fn shutdown(self: Arc<Self>) -> Result<(), ShutdownError> {
         self.stop.store(true, Ordering::SeqCst);
         self.wake.1.notify_all();
-        let handle = self
-            .purge_thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handle = self.purge_thread.lock().take();
         if let Some(handle) = handle {
             let _ = handle.join();
         }
@@ -370,16 +354,16 @@ impl TrxSystem {
                 Ok(done) => done.logs == 0,
                 Err(_) => true,
             };
-            *self.purge_error.lock().unwrap_or_else(|p| p.into_inner()) = outcome.err().map(|e| {
+            *self.purge_error.lock() = outcome.err().map(|e| {
                 log::warn!("purge: {e}");
                 e.to_string()
             });
             if idle {
-                let guard = self.wake.0.lock().unwrap_or_else(|p| p.into_inner());
+                let guard = self.wake.0.lock();
                 if self.stop.load(Ordering::SeqCst) {
                     break;
                 }
-                let _ = self.wake.1.wait_timeout(guard, self.config.purge_idle);
+                drop(self.wake.1.wait_timeout(guard, self.config.purge_idle).0);
             }
         }
     }
@@ -388,7 +372,7 @@ impl TrxSystem {
     /// history head whose transactions every view sees, their records
     /// spread over `purge_threads` workers.
     pub fn purge_batch(&self) -> Result<PurgeDone, TrxError> {
-        let _one_at_a_time = self.purge_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.purge_lock.lock();
         let pool = self.engine.pool();
         let limit = self.sys.oldest_view_limit();
         let (_, mut head) = self.rseg.history(pool).map_err(map_undo)?;

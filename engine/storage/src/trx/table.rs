@@ -478,11 +478,7 @@ impl Table {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
                 std::hash::Hash::hash(&(index_id, seckey), &mut h);
                 let n = std::hash::Hasher::finish(&h) as usize % sys.unique_stripes.len();
-                Some(
-                    sys.unique_stripes[n]
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()),
-                )
+                Some(sys.unique_stripes[n].lock())
             } else {
                 None
             };
