@@ -82,6 +82,10 @@ pub struct Boot {
     /// Lines GET /metrics must contain once ready.
     #[serde(default)]
     pub expect_metrics: Vec<String>,
+    /// Text the serial console must show once the guest has stopped
+    /// (orderly stops only): what it logs on the way down.
+    #[serde(default)]
+    pub expect_console_at_stop: Vec<String>,
     pub bench: String,
     pub ready_timeout_s: u64,
     /// If set, this boot must refuse: the console shows this text, then the
@@ -900,6 +904,25 @@ pub fn run_scenario(
             power_off_started.elapsed().as_secs_f64(),
             boot.stop
         );
+        if !boot.expect_console_at_stop.is_empty() {
+            let log = std::fs::read(&vm.serial_log).unwrap_or_default();
+            let log = String::from_utf8_lossy(&log);
+            for expected in &boot.expect_console_at_stop {
+                if !log.contains(expected.as_str()) {
+                    return Err(format!(
+                        "scenario {name} boot {}: the console did not show {expected:?} by the \
+                         time the guest stopped; see {}",
+                        index + 1,
+                        vm.serial_log.display()
+                    ));
+                }
+            }
+            println!(
+                "==> {name} boot {}: console showed {:?} at stop",
+                index + 1,
+                boot.expect_console_at_stop
+            );
+        }
     }
     println!(
         "==> scenario {name}: passed in {:.1} s",

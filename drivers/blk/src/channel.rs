@@ -31,6 +31,8 @@ struct Inner {
     depth: u32,
     cores: CoreLocal<Channel>,
     core_queues: AtomicUsize,
+    core_queues_opened: AtomicUsize,
+    pooled_queues_opened: AtomicUsize,
     pool: Mutex<Vec<Box<dyn BlockQueue>>>,
 }
 
@@ -101,13 +103,18 @@ impl Channel {
     }
 }
 
-/// Queues this device has open, by kind.
+/// Queues of a device's channels, by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChannelCounts {
-    /// Cores' own queues (one per core that has done I/O on the device).
+    /// Cores' own queues open now (one per core that has done I/O on the
+    /// device).
     pub core_queues: usize,
-    /// Idle queues in the pool for plain threads.
+    /// Cores' own queues ever opened.
+    pub core_queues_opened: usize,
+    /// Idle queues in the pool for plain threads, now.
     pub pooled_queues: usize,
+    /// Pooled queues ever opened.
+    pub pooled_queues_opened: usize,
 }
 
 impl Channels {
@@ -118,6 +125,8 @@ impl Channels {
                 depth,
                 cores: CoreLocal::new(),
                 core_queues: AtomicUsize::new(0),
+                core_queues_opened: AtomicUsize::new(0),
+                pooled_queues_opened: AtomicUsize::new(0),
                 pool: Mutex::new(Vec::new()),
             }),
         }
@@ -141,8 +150,22 @@ impl Channels {
     pub fn counts(&self) -> ChannelCounts {
         ChannelCounts {
             core_queues: self.inner.core_queues.load(Ordering::Relaxed),
+            core_queues_opened: self.inner.core_queues_opened.load(Ordering::Relaxed),
             pooled_queues: self.lock_pool().len(),
+            pooled_queues_opened: self.inner.pooled_queues_opened.load(Ordering::Relaxed),
         }
+    }
+
+    /// Closes the pooled queues and those of cores that have stopped; the
+    /// next request opens what it needs again.
+    pub fn close_idle(&self) {
+        let pooled: Vec<_> = self.lock_pool().drain(..).collect();
+        drop(pooled);
+        let orphaned = self.inner.cores.take_orphaned();
+        self.inner
+            .core_queues
+            .fetch_sub(orphaned.len(), Ordering::Relaxed);
+        drop(orphaned);
     }
 
     fn lock_pool(&self) -> std::sync::MutexGuard<'_, Vec<Box<dyn BlockQueue>>> {
@@ -161,7 +184,13 @@ impl Channels {
         let pooled = self.lock_pool().pop();
         let mut queue = match pooled {
             Some(queue) => queue,
-            None => device.open_queue(self.inner.depth)?,
+            None => {
+                let queue = device.open_queue(self.inner.depth)?;
+                self.inner
+                    .pooled_queues_opened
+                    .fetch_add(1, Ordering::Relaxed);
+                queue
+            }
         };
         let result = queue.run(op, buffer);
         self.lock_pool().push(queue);
@@ -183,6 +212,9 @@ impl Channels {
             });
         }
         self.inner.core_queues.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .core_queues_opened
+            .fetch_add(1, Ordering::Relaxed);
         log::debug!(
             "{}: core slot {:?} opened its own queue",
             device.describe(),

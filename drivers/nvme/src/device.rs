@@ -255,6 +255,12 @@ impl NvmeDevice {
         self.channels.counts()
     }
 
+    /// Closes the queue pairs of stopped cores and the idle pooled ones
+    /// (their transfer counts then join `dma_counts`).
+    pub fn close_idle_queues(&self) {
+        self.channels.close_idle();
+    }
+
     pub fn controller(&self) -> &Controller {
         &self.controller
     }
@@ -1082,6 +1088,17 @@ mod tests {
         plain.flush().expect("flush");
         assert_eq!(device.channel_counts().pooled_queues, 1);
         scheduler.shutdown();
+        // With the cores stopped their queue pairs can be closed from here,
+        // and every transfer is counted.
+        device.close_idle_queues();
+        let counts = device.channel_counts();
+        assert_eq!((counts.core_queues, counts.pooled_queues), (0, 0));
+        assert_eq!(
+            (counts.core_queues_opened, counts.pooled_queues_opened),
+            (2, 1)
+        );
+        let dma = device.dma_counts();
+        assert_eq!(dma.premapped_ios + dma.mapped_ios, FIBERS * ROUNDS * 2);
         drop(rig.model);
     }
 

@@ -79,6 +79,7 @@ fn open(dir: &std::path::Path) -> (Arc<TrxSystem>, Table) {
         data_file_bytes: 1 << 30,
         doublewrite: DoublewriteMode::Auto,
         cleaner: Some(CleanerConfig::default()),
+        services: None,
     };
     let engine = Engine::create(store, config, Arc::new(SystemClock::new())).expect("create");
     let sys = TrxSystem::open(engine, TrxConfig::default()).expect("trx system");

@@ -66,6 +66,7 @@ fn config(pool_pages: usize, cleaner: bool) -> EngineConfig {
         data_file_bytes: 4 << 30,
         doublewrite: DoublewriteMode::Auto,
         cleaner: cleaner.then(CleanerConfig::default),
+        services: None,
     }
 }
 

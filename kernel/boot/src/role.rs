@@ -76,13 +76,20 @@ impl Started {
             }
         }
         if let Some(device) = nvme {
-            // The engine's queues are closed now, so the counts are whole.
+            // The cores have stopped: close their queue pairs and the pooled
+            // ones, so the transfer counts are whole.
+            device.close_idle_queues();
             let counts = device.dma_counts();
+            let queues = device.channel_counts();
             log::info!(
-                "{}: {} transfers on registered DMA arenas, {} mapped for their one request",
+                "{}: {} transfers on registered DMA arenas, {} mapped for their one request; \
+                 queue pairs: {} cores' own (created and polled by their core), {} pooled for \
+                 threads off the cores (start, recovery, shutdown)",
                 device.describe(),
                 counts.premapped_ios,
-                counts.mapped_ios
+                counts.mapped_ios,
+                queues.core_queues_opened,
+                queues.pooled_queues_opened
             );
         }
     }
@@ -163,7 +170,10 @@ pub fn start(
         Some(dir) => storage::start_in_dir(dir)?,
         None => storage::start_on_disk(disk_path, opened.formatted_now)?,
     };
-    serve(config, status, Some(opened), running)
+    // The kernel's I/O path blocks the caller (pwrite, fdatasync): the
+    // engine's services keep threads of their own, off the cores.
+    let scheduler = crate::sql::start_cores(config)?;
+    serve(config, status, Some(opened), running, scheduler, false)
 }
 
 /// The primary role on Floe's own NVMe driver: the disk is taken from the
@@ -201,8 +211,12 @@ fn start_on_user_space_nvme(config: &Config, status: &Arc<Status>) -> Result<Sta
     ));
     status.stage("disk_open");
     let format = config.format == crate::config::FormatPolicy::Auto;
-    let running = storage::start_on_device(device.clone(), format)?;
-    let mut started = serve(config, status, None, running)?;
+    // Every steady-state I/O from the cores: sessions and the engine's
+    // services are fibers, each core with its own queue pair.
+    let scheduler = crate::sql::start_cores(config)?;
+    let cores = scheduler.handle().clone();
+    let running = storage::start_on_device(device.clone(), format, Some(cores))?;
+    let mut started = serve(config, status, None, running, scheduler, true)?;
     started.nvme = Some(device);
     Ok(started)
 }
@@ -214,6 +228,8 @@ fn serve(
     status: &Arc<Status>,
     disk: Option<OpenedDisk>,
     running: storage::Running,
+    scheduler: floe_rt::sched::Scheduler,
+    services_on_cores: bool,
 ) -> Result<Started, RoleError> {
     status.set_storage(running.json(), running.boots_recorded);
     status.stage("storage_open");
@@ -221,7 +237,7 @@ fn serve(
     log::info!("health endpoint on http://{bound}/health, metrics on /metrics");
     status.stage("health_listening");
     // The primary serves SQL, hosted and in the appliance alike.
-    let sql = crate::sql::start(config, running.engine)?;
+    let sql = crate::sql::start(config, running.engine, scheduler, services_on_cores)?;
     status.stage("sql_listening");
     Ok(Started {
         disk,

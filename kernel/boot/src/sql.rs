@@ -8,8 +8,8 @@
 //! pinned thread per CPU; DESIGN.md, execution model).
 //!
 //! Stop order: the server (every session dropped, so every open
-//! transaction rolled back), then the cores (no fiber left), then the
-//! transaction system, then the engine with a checkpoint.
+//! transaction rolled back), then the transaction system and the engine
+//! with a checkpoint (their services end), then the cores (no fiber left).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,9 +88,41 @@ fn generated_password() -> Result<String, SqlStartError> {
         .collect())
 }
 
-pub fn start(config: &Config, engine: Engine) -> Result<SqlRunning, SqlStartError> {
-    let database = Database::open(engine, TrxConfig::default())
-        .map_err(|e| SqlStartError::Database(e.to_string()))?;
+/// Starts the per-core scheduler on `floe.cores`: one pinned thread per
+/// CPU, fibers of the given stack size.
+pub fn start_cores(config: &Config) -> Result<Scheduler, SqlStartError> {
+    let cores = scheduler_cores(&config.cores)?;
+    let core_list: Vec<String> = cores.iter().map(ToString::to_string).collect();
+    let scheduler = Scheduler::start(SchedulerConfig {
+        cores,
+        stack_bytes: ServerConfig::default().thread_stack_bytes,
+        name: "floe-core".to_owned(),
+        ..SchedulerConfig::default()
+    })
+    .map_err(SqlStartError::Scheduler)?;
+    log::info!(
+        "scheduler: {} cores (CPUs {}), one pinned thread each",
+        core_list.len(),
+        core_list.join(",")
+    );
+    Ok(scheduler)
+}
+
+/// Serves SQL over `engine` with connections as fibers on `scheduler`.
+/// `services_on_cores`: purge runs as a fiber there too (the engine's own
+/// services were placed when it started); otherwise on a thread.
+pub fn start(
+    config: &Config,
+    engine: Engine,
+    scheduler: Scheduler,
+    services_on_cores: bool,
+) -> Result<SqlRunning, SqlStartError> {
+    let trx_config = TrxConfig {
+        services: services_on_cores.then(|| scheduler.handle().clone()),
+        ..TrxConfig::default()
+    };
+    let database =
+        Database::open(engine, trx_config).map_err(|e| SqlStartError::Database(e.to_string()))?;
     let generated = if database.root_password_unset() {
         // First start (or the first with accounts): root gets the
         // configured password, or a generated one printed this once.
@@ -125,20 +157,6 @@ pub fn start(config: &Config, engine: Engine) -> Result<SqlRunning, SqlStartErro
         listen: config.listen,
         ..ServerConfig::default()
     };
-    let cores = scheduler_cores(&config.cores)?;
-    let core_list: Vec<String> = cores.iter().map(ToString::to_string).collect();
-    let scheduler = Scheduler::start(SchedulerConfig {
-        cores,
-        stack_bytes: server_config.thread_stack_bytes,
-        name: "floe-core".to_owned(),
-        ..SchedulerConfig::default()
-    })
-    .map_err(SqlStartError::Scheduler)?;
-    log::info!(
-        "scheduler: {} cores (CPUs {}), one pinned thread each",
-        core_list.len(),
-        core_list.join(",")
-    );
     let server = Server::start(
         ServerConfig {
             scheduler: Some(scheduler.handle().clone()),
@@ -185,13 +203,8 @@ impl SqlRunning {
             report.connections_closed,
             report.connections_still_running
         );
-        if report.connections_still_running > 0 {
-            // Its cores would wait for those fibers forever.
-            log::error!("leaving the scheduler's cores running: sessions have not ended");
-            std::mem::forget(self.scheduler);
-        } else {
-            self.scheduler.shutdown();
-        }
+        let scheduler = self.scheduler;
+        let sessions_ended = report.connections_still_running == 0;
         // Connections drop their sessions (and the backend's reference) as
         // they end; wait for that, bounded.
         let deadline = Instant::now() + SHUTDOWN_GRACE;
@@ -199,13 +212,15 @@ impl SqlRunning {
         loop {
             match Arc::try_unwrap(database) {
                 Ok(owned) => {
+                    // Stops the engine's services (fibers on the cores, or
+                    // threads) before the cores stop.
                     match Arc::new(owned).shutdown() {
                         Ok(()) => log::info!("storage: shut down cleanly"),
                         Err(e) => log::error!(
                             "storage shutdown failed ({e}); the next start recovers from redo"
                         ),
                     }
-                    return;
+                    break;
                 }
                 Err(shared) if Instant::now() < deadline => {
                     database = shared;
@@ -217,9 +232,17 @@ impl SqlRunning {
                          the next start recovers from redo",
                         SHUTDOWN_GRACE.as_secs()
                     );
+                    // The cores stop once those fibers end; nobody waits.
+                    drop(scheduler);
                     return;
                 }
             }
+        }
+        if sessions_ended {
+            scheduler.shutdown();
+        } else {
+            log::error!("the scheduler's cores stop once the sessions still running end");
+            drop(scheduler);
         }
     }
 }

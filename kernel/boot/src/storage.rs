@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use floe_blk::{BlockDevice, DirectIo, FileDevice};
+use floe_rt::sched::SchedulerHandle;
 use floe_storage::btr::tree::{Direction, Tree, TreeError};
 use floe_storage::fil::{DirStore, FileStore, PageId, StoreError, VolumeStore};
 use floe_storage::fsp::{self, FspError};
@@ -88,14 +89,17 @@ pub fn start_on_disk(path: &Path, format: bool) -> Result<Running, StorageError>
             path: path.display().to_string(),
             source: Box::new(source),
         })?;
-    start_on_device(Arc::new(device), format)
+    start_on_device(Arc::new(device), format, None)
 }
 
 /// The engine on any block device (the kernel's, or Floe's own NVMe
 /// driver); `format` lets a blank device become a volume.
+/// `services`: the cores the page cleaner (and log flusher) run on as
+/// fibers, so their I/O goes through the cores' own queues.
 pub fn start_on_device(
     device: Arc<dyn BlockDevice>,
     format: bool,
+    services: Option<SchedulerHandle>,
 ) -> Result<Running, StorageError> {
     let capacity_bytes = device.geometry().capacity_bytes();
     let store = Arc::new(VolumeStore::open(device, format)?);
@@ -114,6 +118,7 @@ pub fn start_on_device(
             pool_pages: 1024,
             ..defaults.buf
         },
+        services,
         ..defaults
     };
     start(store, config, create)

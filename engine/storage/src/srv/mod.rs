@@ -15,10 +15,10 @@ mod cleaner;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use floe_blk::BlockQueue;
+use floe_rt::sched::{spawn_service, SchedulerHandle, Service};
 use floe_rt::sync::{Condvar, Mutex};
 use floe_rt::DmaBuffer;
 
@@ -50,7 +50,7 @@ pub enum DoublewriteMode {
     Off,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct EngineConfig {
     pub buf: BufConfig,
     pub log: LogConfig,
@@ -58,6 +58,10 @@ pub struct EngineConfig {
     pub doublewrite: DoublewriteMode,
     /// `None`: no page cleaner thread (tests that drive flushing themselves).
     pub cleaner: Option<CleanerConfig>,
+    /// Where the page cleaner and the log flusher run: fibers on these
+    /// cores (their I/O then goes through the cores' own queues), or
+    /// threads of their own (None).
+    pub services: Option<SchedulerHandle>,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +72,7 @@ impl Default for EngineConfig {
             data_file_bytes: 1 << 30,
             doublewrite: DoublewriteMode::Auto,
             cleaner: Some(CleanerConfig::default()),
+            services: None,
         }
     }
 }
@@ -174,9 +179,9 @@ pub(crate) struct Inner {
 /// page cleaner stops and nothing more is written.
 pub struct Engine {
     inner: Arc<Inner>,
-    cleaner: Option<JoinHandle<()>>,
+    cleaner: Option<Service>,
     /// Under `FlushPolicy::Interval`: makes the log durable every interval.
-    log_flusher: Option<JoinHandle<()>>,
+    log_flusher: Option<Service>,
     report: OpenReport,
 }
 
@@ -395,22 +400,23 @@ impl Engine {
             clock,
             cleaner_error: Mutex::new(None),
         });
+        let services = config.services.as_ref();
         let cleaner = config.cleaner.map(|cleaner_config| {
             let inner = inner.clone();
-            std::thread::Builder::new()
-                .name("floe-page-cleaner".into())
-                .spawn(move || cleaner::run(&inner, cleaner_config))
-                .expect("spawning the page cleaner thread")
+            spawn_service(services, "floe-page-cleaner", move || {
+                cleaner::run(&inner, cleaner_config)
+            })
+            .expect("spawning the page cleaner")
         });
         let log_flusher = match config.log.flush_policy {
             FlushPolicy::EveryCommit => None,
             FlushPolicy::Interval { interval_ms } => {
                 let inner = inner.clone();
                 Some(
-                    std::thread::Builder::new()
-                        .name("floe-log-flusher".into())
-                        .spawn(move || run_log_flusher(&inner, interval_ms))
-                        .expect("spawning the log flusher thread"),
+                    spawn_service(services, "floe-log-flusher", move || {
+                        run_log_flusher(&inner, interval_ms)
+                    })
+                    .expect("spawning the log flusher"),
                 )
             }
         };
@@ -483,7 +489,7 @@ impl Engine {
         ] {
             if let Some(handle) = handle {
                 if handle.join().is_err() {
-                    log::error!("storage: the {name} thread panicked");
+                    log::error!("storage: the {name} panicked");
                 }
             }
         }

@@ -36,6 +36,7 @@ fn config(cleaner: bool, pool_pages: usize) -> EngineConfig {
             interval_ms: 5,
             ..CleanerConfig::default()
         }),
+        services: None,
     }
 }
 

@@ -22,7 +22,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::lock::{LockSys, Target};
@@ -34,6 +33,7 @@ use crate::dict::Dictionary;
 use crate::mtr::Mtr;
 use crate::row::{ClusteredRecord, RollPtr, SecEntry, TrxId};
 use crate::srv::Engine;
+use floe_rt::sched::{spawn_service, SchedulerHandle, Service};
 use floe_rt::sync::{Condvar, Mutex, RwLock};
 
 /// InnoDB's isolation levels (READ UNCOMMITTED and SERIALIZABLE are served
@@ -56,6 +56,8 @@ pub struct TrxConfig {
     pub purge_batch_logs: usize,
     /// How long the purge coordinator sleeps when there is nothing to do.
     pub purge_idle: Duration,
+    /// Where purge runs: a fiber on these cores, or a thread (None).
+    pub services: Option<SchedulerHandle>,
 }
 
 impl Default for TrxConfig {
@@ -65,6 +67,7 @@ impl Default for TrxConfig {
             purge_threads: 1,
             purge_batch_logs: 300,
             purge_idle: Duration::from_millis(100),
+            services: None,
         }
     }
 }
@@ -91,7 +94,7 @@ pub struct TrxSystem {
     purge_lock: Mutex<()>,
     stop: AtomicBool,
     wake: (Mutex<()>, Condvar),
-    purge_thread: Mutex<Option<JoinHandle<()>>>,
+    purge_thread: Mutex<Option<Service>>,
     purge_error: Mutex<Option<String>>,
     purged_logs: AtomicU64,
     purged_records: AtomicU64,
@@ -174,9 +177,8 @@ impl TrxSystem {
         let system = Arc::new(system);
         if system.config.purge_threads > 0 {
             let worker = system.clone();
-            let handle = std::thread::Builder::new()
-                .name("floe-purge".into())
-                .spawn(move || worker.purge_loop())
+            let services = system.config.services.as_ref();
+            let handle = spawn_service(services, "floe-purge", move || worker.purge_loop())
                 .map_err(|e| TrxError::Thread(e.to_string()))?;
             *system.purge_thread.lock() = Some(handle);
         }

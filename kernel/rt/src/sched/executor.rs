@@ -351,8 +351,9 @@ impl SchedulerHandle {
     }
 }
 
-/// The running cores. [`Scheduler::shutdown`] (or drop) stops them once
-/// every fiber has returned: whoever spawned fibers must end them first.
+/// The running cores. [`Scheduler::shutdown`] stops them once every fiber
+/// has returned and waits for that (whoever spawned fibers must end them
+/// first); dropping asks the same without waiting.
 pub struct Scheduler {
     handle: SchedulerHandle,
     threads: Vec<JoinHandle<()>>,
@@ -448,9 +449,22 @@ impl Scheduler {
 }
 
 impl Drop for Scheduler {
+    /// Tells the cores to stop once their fibers have returned, without
+    /// waiting for that (a fiber that never returns must not hang the
+    /// dropper, on an error path say): `shutdown` waits.
     fn drop(&mut self) {
-        self.stop();
+        for core in self.handle.cores.iter() {
+            core.stopping.store(true, Ordering::Release);
+            core.epoll.notify();
+        }
     }
+}
+
+/// Runs `f` with the core-slot registry locked and a test for "this slot's
+/// core is not running": no core can take a slot while `f` runs.
+pub(crate) fn with_stopped_slots<R>(f: impl FnOnce(&dyn Fn(usize) -> bool) -> R) -> R {
+    let used = SLOTS_USED.lock().unwrap_or_else(PoisonError::into_inner);
+    f(&|slot| !used.get(slot).copied().unwrap_or(true))
 }
 
 fn release_slots(slots: &[usize]) {

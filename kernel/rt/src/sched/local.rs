@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 
-use super::executor::{current_core, CORE_SLOTS};
+use super::executor::{current_core, with_stopped_slots, CORE_SLOTS};
 
 /// One lazily made `T` per core. Off a core (a plain thread),
 /// [`CoreLocal::with`] returns None and the caller takes its other path.
@@ -69,5 +69,22 @@ impl<T> CoreLocal<T> {
         self.slots
             .iter_mut()
             .filter_map(|slot| slot.get_mut().take())
+    }
+
+    /// Takes the values of cores that have stopped (their threads have
+    /// ended), so they can be closed from any thread; values of live cores
+    /// stay.
+    pub fn take_orphaned(&self) -> Vec<T> {
+        with_stopped_slots(|stopped| {
+            self.slots
+                .iter()
+                .enumerate()
+                .filter(|&(slot, _)| stopped(slot))
+                // The slot's core has ended and no live core holds the slot
+                // (the registry is locked, so none can take it meanwhile):
+                // nobody else touches this RefCell now.
+                .filter_map(|(_, value)| value.try_borrow_mut().ok()?.take())
+                .collect()
+        })
     }
 }

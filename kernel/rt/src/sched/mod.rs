@@ -14,6 +14,8 @@
 //!   tests and tools. `floe_rt::sync`'s locks are built on it.
 //! - [`add_poller`] registers a poller (an NVMe completion queue, say) on the
 //!   calling fiber's core; the core runs it on every turn of its loop.
+//! - [`spawn_service`] runs a background loop (page cleaner, purge) as a
+//!   fiber on a core, or as a thread where no scheduler runs.
 //! - [`wait_fd`] waits for a socket to become readable or writable: the
 //!   core's epoll instance reports it, the fiber parks meanwhile.
 //!
@@ -25,6 +27,7 @@
 mod executor;
 mod io;
 mod local;
+mod service;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +37,7 @@ pub use executor::{
 };
 pub use io::{wait_fd, Interest};
 pub use local::CoreLocal;
+pub use service::{spawn_service, Service, ServicePanicked};
 
 /// Something that can be woken: the fiber or thread that called
 /// [`Waiter::current`]. Wakes have token semantics, as
