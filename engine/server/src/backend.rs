@@ -306,7 +306,11 @@ impl Interrupt {
 
     /// Ok, or the error the running statement must fail with: 1317 after
     /// a KILL, 1053 during shutdown, 3024 past the statement's time limit.
+    /// The SQL layer calls it between rows, so it is also where a long
+    /// statement on a fiber gives its core's other sessions a turn
+    /// (`yield_if_due`: every 2 ms of running).
     pub fn check(&self) -> Result<(), SqlError> {
+        floe_rt::sched::yield_if_due();
         match self.reason() {
             None => {
                 let deadline_us = self.0.deadline_us.load(Ordering::Relaxed);

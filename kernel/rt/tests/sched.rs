@@ -348,3 +348,40 @@ fn locks_park_fibers_not_their_core() {
     }
     sched.shutdown();
 }
+
+/// A fiber that computes without waiting still lets the other fibers of
+/// its core run, when it calls yield_if_due (as the SQL layer does between
+/// rows): here it spins until the other fiber has run, which without the
+/// time slice would be never.
+#[test]
+fn busy_fibers_share_their_core_through_time_slices() {
+    let sched = scheduler(1);
+    let (tx, rx) = mpsc::channel();
+    let other_ran = Arc::new(AtomicBool::new(false));
+    let spinner_sees = Arc::clone(&other_ran);
+    let spinner_tx = tx.clone();
+    sched
+        .handle()
+        .spawn(0, "spinner", move || {
+            let give_up = Instant::now() + Duration::from_secs(20);
+            let mut calls: u64 = 0;
+            while !spinner_sees.load(Ordering::Acquire) && Instant::now() < give_up {
+                calls += 1;
+                sched::yield_if_due();
+            }
+            spinner_tx
+                .send(spinner_sees.load(Ordering::Acquire) && calls > 0)
+                .unwrap();
+        })
+        .expect("spawn");
+    sched
+        .handle()
+        .spawn(0, "other", move || {
+            other_ran.store(true, Ordering::Release);
+            tx.send(true).unwrap();
+        })
+        .expect("spawn");
+    assert!(rx.recv().unwrap());
+    assert!(rx.recv().unwrap(), "the spinner saw the other fiber run");
+    sched.shutdown();
+}

@@ -145,6 +145,10 @@ struct Local {
     pollers: RefCell<Vec<Poller>>,
     /// Slots woken on this core by its own fibers or pollers.
     woken: RefCell<VecDeque<usize>>,
+    /// When the running fiber was last resumed, and calls to
+    /// `yield_if_due` since (the clock is read on every 256th).
+    resumed_at: Cell<Instant>,
+    due_checks: Cell<u32>,
 }
 
 thread_local! {
@@ -191,6 +195,24 @@ fn switch(task: &Task, why: Switch) {
     // SAFETY: the yielder was stored by this fiber when it started, lives on
     // its stack for its whole run, and we are that fiber.
     unsafe { (*yielder).suspend(why) };
+}
+
+/// A running fiber's time slice: CPU-bound work (a long scan) that calls
+/// [`yield_if_due`] lets its core's other fibers run at least this often.
+pub const TIME_SLICE: Duration = Duration::from_millis(2);
+
+/// Yields the running fiber if it has run for a [`TIME_SLICE`] since it was
+/// last resumed; cheap enough to call per row (the clock is read on every
+/// 256th call). Does nothing off a fiber: threads are preempted.
+pub fn yield_if_due() {
+    let Some((local, task)) = running() else {
+        return;
+    };
+    let checks = local.due_checks.get().wrapping_add(1);
+    local.due_checks.set(checks);
+    if checks % 256 == 0 && local.resumed_at.get().elapsed() >= TIME_SLICE {
+        switch(task, Switch::Yield);
+    }
 }
 
 /// The calling core's epoll instance.
@@ -493,6 +515,8 @@ fn run(shared: &Arc<Shared>, core: CoreId, config: &SchedulerConfig) {
         timer_seq: Cell::new(0),
         pollers: RefCell::new(Vec::new()),
         woken: RefCell::new(VecDeque::new()),
+        resumed_at: Cell::new(Instant::now()),
+        due_checks: Cell::new(0),
     };
     LOCAL.with(|l| l.set(&local));
     let mut core_loop = CoreLoop {
@@ -711,6 +735,7 @@ impl CoreLoop<'_> {
             return;
         };
         self.local.current.set(Arc::as_ptr(&fiber.task));
+        self.local.resumed_at.set(Instant::now());
         let result = fiber.coroutine.resume(());
         self.local.current.set(ptr::null());
         match result {

@@ -33,7 +33,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use executor::{
-    add_poller, current_core, Poll, Scheduler, SchedulerConfig, SchedulerHandle, SpawnError,
+    add_poller, current_core, yield_if_due, Poll, Scheduler, SchedulerConfig, SchedulerHandle,
+    SpawnError,
 };
 pub use io::{wait_fd, Interest};
 pub use local::CoreLocal;
