@@ -172,7 +172,7 @@ pub fn start(
     };
     // The kernel's I/O path blocks the caller (pwrite, fdatasync): the
     // engine's services keep threads of their own, off the cores.
-    let scheduler = crate::sql::start_cores(config)?;
+    let scheduler = crate::sql::start_cores(config, status.mode == "appliance")?;
     serve(config, status, Some(opened), running, scheduler, false)
 }
 
@@ -213,7 +213,7 @@ fn start_on_user_space_nvme(config: &Config, status: &Arc<Status>) -> Result<Sta
     let format = config.format == crate::config::FormatPolicy::Auto;
     // Every steady-state I/O from the cores: sessions and the engine's
     // services are fibers, each core with its own queue pair.
-    let scheduler = crate::sql::start_cores(config)?;
+    let scheduler = crate::sql::start_cores(config, status.mode == "appliance")?;
     let cores = scheduler.handle().clone();
     let running = storage::start_on_device(device.clone(), format, Some(cores))?;
     let mut started = serve(config, status, None, running, scheduler, true)?;

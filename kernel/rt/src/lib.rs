@@ -1,7 +1,8 @@
 //! Floe's runtime: memory the devices can DMA into (huge pages when the host
-//! has them), cores and thread pinning, fiber-aware locks (`sync`), and
-//! later pollers and the per-core scheduler. The one layer below the drivers; `unsafe` is allowed here and
-//! is confined to small wrappers whose safe methods keep the invariants.
+//! has them), cores and thread pinning, the per-core scheduler (`sched`:
+//! fibers, pollers, timers) and fiber-aware locks (`sync`). The one layer
+//! below the drivers; `unsafe` is allowed here and is confined to small
+//! wrappers whose safe methods keep the invariants.
 
 pub mod cores;
 pub mod dma;
