@@ -559,35 +559,52 @@ unsafe impl lock_api::RawMutex for RawMutex {
     }
 }
 
+/// The slow path of every acquire: take the lock (`take` makes the new
+/// state) whenever `blocked` says it is free; spin while no waiter bit of
+/// `quiet` is set; otherwise queue with `bits` set and park (`shared`: as a
+/// reader). Returns holding the lock.
+fn acquire_slow(
+    state: &AtomicU32,
+    queue: &WaitQueue,
+    shared: bool,
+    quiet: u32,
+    bits: u32,
+    blocked: impl Fn(u32) -> bool,
+    take: impl Fn(u32) -> u32,
+) {
+    let mut waiting = Waiting::new();
+    loop {
+        let current = state.load(Ordering::Relaxed);
+        if !blocked(current) {
+            if state
+                .compare_exchange_weak(current, take(current), Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+            continue;
+        }
+        if current & quiet == 0 && waiting.backoff.snooze() {
+            continue;
+        }
+        if waiting.park(state, queue, shared, bits, &blocked) {
+            return;
+        }
+    }
+}
+
 impl RawMutex {
     #[cold]
     fn lock_slow(&self) {
-        let blocked = |s: u32| s & LOCKED != 0;
-        let mut waiting = Waiting::new();
-        loop {
-            let state = self.state.load(Ordering::Relaxed);
-            if !blocked(state) {
-                if self
-                    .state
-                    .compare_exchange_weak(
-                        state,
-                        state | LOCKED,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    return;
-                }
-                continue;
-            }
-            if state & MUTEX_PARKED == 0 && waiting.backoff.snooze() {
-                continue;
-            }
-            if waiting.park(&self.state, &self.queue, false, MUTEX_PARKED, blocked) {
-                return;
-            }
-        }
+        acquire_slow(
+            &self.state,
+            &self.queue,
+            false,
+            MUTEX_PARKED,
+            MUTEX_PARKED,
+            |s| s & LOCKED != 0,
+            |s| s | LOCKED,
+        );
     }
 
     #[cold]
@@ -805,63 +822,28 @@ enum Parked {
 impl RawRwLock {
     #[cold]
     fn lock_shared_slow(&self) {
-        let blocked = |s: u32| s & (WRITER | WRITER_PARKED) != 0;
-        let mut waiting = Waiting::new();
-        loop {
-            let state = self.state.load(Ordering::Relaxed);
-            if !blocked(state) {
-                if self
-                    .state
-                    .compare_exchange_weak(
-                        state,
-                        add_reader(state),
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    return;
-                }
-                continue;
-            }
-            if state & WAITERS == 0 && waiting.backoff.snooze() {
-                continue;
-            }
-            if waiting.park(&self.state, &self.queue, true, RW_PARKED, blocked) {
-                return;
-            }
-        }
+        acquire_slow(
+            &self.state,
+            &self.queue,
+            true,
+            WAITERS,
+            RW_PARKED,
+            |s| s & (WRITER | WRITER_PARKED) != 0,
+            add_reader,
+        );
     }
 
     #[cold]
     fn lock_exclusive_slow(&self) {
-        let blocked = |s: u32| s & (WRITER | READERS_MASK) != 0;
-        let mut waiting = Waiting::new();
-        loop {
-            let state = self.state.load(Ordering::Relaxed);
-            if !blocked(state) {
-                if self
-                    .state
-                    .compare_exchange_weak(
-                        state,
-                        state | WRITER,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    return;
-                }
-                continue;
-            }
-            if state & WAITERS == 0 && waiting.backoff.snooze() {
-                continue;
-            }
-            let bits = RW_PARKED | WRITER_PARKED;
-            if waiting.park(&self.state, &self.queue, false, bits, blocked) {
-                return;
-            }
-        }
+        acquire_slow(
+            &self.state,
+            &self.queue,
+            false,
+            WAITERS,
+            RW_PARKED | WRITER_PARKED,
+            |s| s & (WRITER | READERS_MASK) != 0,
+            |s| s | WRITER,
+        );
     }
 
     /// Called holding the write hold with waiter bits set: releases it (or,
