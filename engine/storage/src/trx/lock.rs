@@ -204,10 +204,6 @@ impl Default for LockSys {
     }
 }
 
-fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock()
-}
-
 impl LockSys {
     pub fn new() -> Self {
         Self {
@@ -227,17 +223,17 @@ impl LockSys {
 
     /// Makes `owner` able to hold locks (a transaction that got its id).
     pub fn register(&self, owner: TrxId) {
-        relock(self.owners_of(owner)).entry(owner).or_default();
+        self.owners_of(owner).lock().entry(owner).or_default();
     }
 
     /// Turns `holder`'s implicit X record lock on `target` into an explicit
     /// one, if `holder` still holds locks at all (has not ended).
     fn convert_implicit(&self, target: &Target, holder: TrxId) {
-        let mut owners = relock(self.owners_of(holder));
+        let mut owners = self.owners_of(holder).lock();
         let Some(held) = owners.get_mut(&holder) else {
             return;
         };
-        let mut shard = relock(&self.shards[target.shard()].0);
+        let mut shard = self.shards[target.shard()].0.lock();
         let queue = shard.queues.entry(target.clone()).or_default();
         let want = Request {
             owner: holder,
@@ -273,7 +269,7 @@ impl LockSys {
             granted: false,
         };
         let (mutex, condvar) = &self.shards[target.shard()];
-        let mut shard = relock(mutex);
+        let mut shard = mutex.lock();
         if let Some(queue) = shard.queues.get(target) {
             if queue.iter().any(|r| covers(r, &req)) {
                 return Ok(());
@@ -362,7 +358,7 @@ impl LockSys {
     /// Records that `owner` waits for `blockers` and tells whether that
     /// closes a cycle in the wait-for graph (then the edge is not kept).
     fn closes_cycle(&self, owner: TrxId, blockers: Vec<TrxId>) -> bool {
-        let mut waits = relock(&self.waits);
+        let mut waits = self.waits.lock();
         let mut stack = blockers.clone();
         let mut seen = HashSet::new();
         while let Some(t) = stack.pop() {
@@ -381,11 +377,12 @@ impl LockSys {
     }
 
     fn clear_wait(&self, owner: TrxId) {
-        relock(&self.waits).remove(&owner);
+        self.waits.lock().remove(&owner);
     }
 
     fn note_held(&self, owner: TrxId, target: &Target) {
-        relock(self.owners_of(owner))
+        self.owners_of(owner)
+            .lock()
             .entry(owner)
             .or_default()
             .insert(target.clone());
@@ -393,11 +390,11 @@ impl LockSys {
 
     /// Releases every lock of `owner` (commit or rollback) and wakes waiters.
     pub fn release_all(&self, owner: TrxId) {
-        let mut owners = relock(self.owners_of(owner));
+        let mut owners = self.owners_of(owner).lock();
         let targets = owners.remove(&owner).unwrap_or_default();
         for target in targets {
             let (mutex, condvar) = &self.shards[target.shard()];
-            let mut shard = relock(mutex);
+            let mut shard = mutex.lock();
             if let Some(queue) = shard.queues.get_mut(&target) {
                 queue.retain(|r| r.owner != owner);
                 if queue.is_empty() {
@@ -414,7 +411,7 @@ impl LockSys {
     /// holds or waits for a lock on the target (purge removes only records
     /// nobody has locked, and does it under this latch).
     pub fn with_unlocked<R>(&self, target: &Target, f: impl FnOnce(bool) -> R) -> R {
-        let shard = relock(&self.shards[target.shard()].0);
+        let shard = self.shards[target.shard()].0.lock();
         let free = !shard.queues.contains_key(target);
         let r = f(free);
         drop(shard);
@@ -440,8 +437,8 @@ impl LockSys {
             let next = successor()?;
             let (a, b) = (next.shard(), new.shard());
             let (first, second) = (a.min(b), a.max(b));
-            let g1 = relock(&self.shards[first].0);
-            let g2 = (second != first).then(|| relock(&self.shards[second].0));
+            let g1 = self.shards[first].0.lock();
+            let g2 = (second != first).then(|| self.shards[second].0.lock());
             if successor()? != next {
                 continue;
             }
@@ -516,7 +513,7 @@ impl LockSys {
     pub fn describe(&self) -> String {
         let mut out = String::new();
         for (m, _) in self.shards.iter() {
-            for (target, queue) in &relock(m).queues {
+            for (target, queue) in &m.lock().queues {
                 out.push_str(&format!("{target:?}: {queue:?}\n"));
             }
         }
@@ -527,7 +524,7 @@ impl LockSys {
     pub fn count(&self) -> usize {
         self.shards
             .iter()
-            .map(|(m, _)| relock(m).queues.values().map(Vec::len).sum::<usize>())
+            .map(|(m, _)| m.lock().queues.values().map(Vec::len).sum::<usize>())
             .sum()
     }
 }
@@ -629,16 +626,12 @@ mod tests {
             })
         };
         // Let trx 2 start waiting, then close the cycle.
-        while relock(&locks.waits).is_empty() {
+        while locks.waits.lock().is_empty() {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let started = Instant::now();
+        // Deadlock, not the long timeout: detected when the cycle closed.
         let mine = locks.lock(t(1), &b, LockMode::Exclusive, LockKind::Record, long, None);
         assert_eq!(mine, Err(LockError::Deadlock));
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "reported at once"
-        );
         locks.release_all(t(1));
         other.join().unwrap().unwrap();
         locks.release_all(t(2));
