@@ -108,10 +108,7 @@ impl VolumeStore {
                 source: std::io::Error::other("device smaller than 2 MiB"),
             });
         }
-        let mut queue = device
-            .open_queue(2)
-            .map_err(|e| io_error("reading the file table of", &name, e))?;
-        let slots = queue
+        let slots = device
             .read(
                 TABLE_OFFSET_BYTES / block_bytes,
                 DmaBuffer::new(2 * SLOT_BYTES),
@@ -177,15 +174,11 @@ impl VolumeStore {
         }
         let crc = crc32c::crc32c(&bytes[4..]);
         write_u32(bytes, 0, crc);
-        let mut queue = self
-            .device
-            .open_queue(2)
-            .map_err(|e| io_error("writing the file table for", name, e))?;
         let lba = (TABLE_OFFSET_BYTES + (sequence % 2) * SLOT_BYTES as u64) / self.block_bytes;
-        queue
+        self.device
             .write(lba, slot)
             .map_err(|e| io_error("writing the file table for", name, e))?;
-        queue
+        self.device
             .flush()
             .map_err(|e| io_error("writing the file table for", name, e))?;
         table.sequence = sequence;
@@ -265,10 +258,6 @@ impl FileStore for VolumeStore {
         };
         // Zero the extent before the table names it: a crash in between
         // leaves free space, never a file showing another's bytes.
-        let mut queue = self
-            .device
-            .open_queue(2)
-            .map_err(|e| io_error("zeroing", name, e))?;
         let mut zeroes = DmaBuffer::new(ZERO_CHUNK_BYTES);
         let mut done = 0;
         while done < capacity_bytes {
@@ -276,12 +265,15 @@ impl FileStore for VolumeStore {
             if chunk as usize != zeroes.len_bytes() {
                 zeroes = DmaBuffer::new(chunk as usize);
             }
-            zeroes = queue
+            zeroes = self
+                .device
                 .write((start + done) / self.block_bytes, zeroes)
                 .map_err(|e| io_error("zeroing", name, e))?;
             done += chunk;
         }
-        queue.flush().map_err(|e| io_error("zeroing", name, e))?;
+        self.device
+            .flush()
+            .map_err(|e| io_error("zeroing", name, e))?;
         table.entries.push(entry.clone());
         if let Err(e) = self.write_table(&mut table, name) {
             table.entries.pop();

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use floe_blk::BlockQueue;
+use floe_blk::BlockDevice;
 use floe_rt::sched::{spawn_service, SchedulerHandle, Service};
 use floe_rt::sync::{Condvar, Mutex};
 use floe_rt::DmaBuffer;
@@ -129,7 +129,9 @@ pub struct OpenReport {
 struct ControlState {
     sequence: u64,
     generation: u32,
-    queue: Box<dyn BlockQueue>,
+    /// Written through `BlockDevice::run`: a checkpoint on a core's fiber
+    /// uses that core's queue.
+    device: Arc<dyn BlockDevice>,
     block_bytes: u64,
 }
 
@@ -154,8 +156,8 @@ impl ControlState {
         let mut slot = DmaBuffer::new(CONTROL_SLOT_BYTES);
         record.encode(slot.as_mut_slice());
         let lba = record.slot() * CONTROL_SLOT_BYTES as u64 / self.block_bytes;
-        self.queue.write(lba, slot).map_err(io)?;
-        self.queue.flush().map_err(io)?;
+        self.device.write(lba, slot).map_err(io)?;
+        self.device.flush().map_err(io)?;
         self.sequence = record.sequence;
         self.generation = generation;
         Ok(())
@@ -196,8 +198,7 @@ fn control_read(
         source,
     };
     let block_bytes = u64::from(device.geometry().block_bytes);
-    let mut queue = device.open_queue(2).map_err(io)?;
-    let both = queue
+    let both = device
         .read(0, DmaBuffer::new(2 * CONTROL_SLOT_BYTES))
         .map_err(io)?;
     let (first, second) = both.as_slice().split_at(CONTROL_SLOT_BYTES);
@@ -206,7 +207,7 @@ fn control_read(
     let state = ControlState {
         sequence: record.sequence,
         generation: record.log_generation,
-        queue,
+        device,
         block_bytes,
     };
     Ok(Some((record, state)))
@@ -284,16 +285,10 @@ impl Engine {
         let control_device =
             store.create(CONTROL_FILE_NAME, CONTROL_FILE_BYTES, Space::Reserved)?;
         let block_bytes = u64::from(control_device.geometry().block_bytes);
-        let queue = control_device
-            .open_queue(2)
-            .map_err(|source| EngineError::ControlIo {
-                what: "opening",
-                source,
-            })?;
         let mut control = ControlState {
             sequence: 0,
             generation: 1,
-            queue,
+            device: control_device,
             block_bytes,
         };
         let checkpoint_lsn = log.appended_lsn();
