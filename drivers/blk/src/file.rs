@@ -388,13 +388,15 @@ impl BlockDevice for FileDevice {
         )?))
     }
 
-    /// Executes (blocking) on the calling thread, as a queue would at
-    /// submit.
+    /// Executes as a queue would at submit: a blocking system call. On a
+    /// fiber it runs on floe_rt's blocking-call threads while the fiber
+    /// parks, so the core's other fibers go on (a commit's fdatasync does
+    /// not stop its core); elsewhere on the calling thread.
     fn run(&self, op: BlockOp, buffer: Option<DmaBuffer>) -> Result<Option<DmaBuffer>, Error> {
         let executor = FileExecutor {
             inner: Arc::clone(&self.inner),
         };
-        crate::queue::run_now(&executor, op, buffer)
+        floe_rt::sched::run_blocking(move || crate::queue::run_now(&executor, op, buffer))
     }
 
     fn describe(&self) -> String {

@@ -385,3 +385,54 @@ fn busy_fibers_share_their_core_through_time_slices() {
     assert!(rx.recv().unwrap(), "the spinner saw the other fiber run");
     sched.shutdown();
 }
+
+/// A call that blocks in the kernel runs on the blocking-call threads while
+/// its fiber parks: the core's other fibers run meanwhile, the result comes
+/// back, and a panic in the call resumes in the fiber.
+#[test]
+fn blocking_calls_leave_the_core_free() {
+    let sched = scheduler(1);
+    let (tx, rx) = mpsc::channel();
+    let released = Arc::new(AtomicBool::new(false));
+    let gate = Arc::clone(&released);
+    let blocker_tx = tx.clone();
+    sched
+        .handle()
+        .spawn(0, "blocker", move || {
+            // Blocks its (pool) thread until the other fiber has run.
+            let value = sched::run_blocking(move || {
+                let give_up = Instant::now() + Duration::from_secs(20);
+                while !gate.load(Ordering::Acquire) && Instant::now() < give_up {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                gate.load(Ordering::Acquire)
+            });
+            blocker_tx.send(("blocker", value)).unwrap();
+            let panicked = std::panic::catch_unwind(|| {
+                sched::run_blocking(|| panic!("inside the blocking call"));
+            });
+            blocker_tx
+                .send(("panic reached the fiber", panicked.is_err()))
+                .unwrap();
+        })
+        .expect("spawn");
+    sched
+        .handle()
+        .spawn(0, "other", move || {
+            released.store(true, Ordering::Release);
+            tx.send(("other", true)).unwrap();
+        })
+        .expect("spawn");
+    let mut seen: Vec<_> = (0..3).map(|_| rx.recv().unwrap()).collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [
+            ("blocker", true),
+            ("other", true),
+            ("panic reached the fiber", true)
+        ]
+    );
+    assert_eq!(sched::run_blocking(|| 7), 7, "off a fiber it runs in place");
+    sched.shutdown();
+}

@@ -11,19 +11,19 @@ use floe_blk::{BlockDevice, DirectIo, FileDevice};
 use super::{FileStore, Space, StoreError};
 
 /// Writes zeros over the whole of a new file and syncs them (`Space::Written`).
-fn write_zeros(device: &FileDevice, capacity_bytes: u64) -> Result<(), floe_blk::Error> {
+/// Through `BlockDevice::run`, so on a fiber the writes leave the core free.
+fn write_zeros(device: &dyn BlockDevice, capacity_bytes: u64) -> Result<(), floe_blk::Error> {
     const CHUNK_BYTES: u64 = 1 << 20;
     let block_bytes = u64::from(device.geometry().block_bytes);
-    let mut queue = device.open_queue(1)?;
     let mut zeros = floe_rt::DmaBuffer::new(CHUNK_BYTES.min(capacity_bytes.max(1)) as usize);
     let mut offset = 0;
     while offset < capacity_bytes {
         let bytes = CHUNK_BYTES.min(capacity_bytes - offset);
         zeros.set_len(bytes as usize);
-        zeros = queue.write(offset / block_bytes, zeros)?;
+        zeros = device.write(offset / block_bytes, zeros)?;
         offset += bytes;
     }
-    queue.flush()
+    device.flush()
 }
 
 pub struct DirStore {

@@ -16,6 +16,8 @@
 //!   calling fiber's core; the core runs it on every turn of its loop.
 //! - [`spawn_service`] runs a background loop (page cleaner, purge) as a
 //!   fiber on a core, or as a thread where no scheduler runs.
+//! - [`run_blocking`] runs a call that blocks in the kernel (file I/O on
+//!   the kernel's path) on a pool thread while the fiber parks.
 //! - [`wait_fd`] waits for a socket to become readable or writable: the
 //!   core's epoll instance reports it, the fiber parks meanwhile.
 //!
@@ -24,6 +26,7 @@
 //! spinning forever (after `idle_spin`), because the same binary serves on
 //! laptops and 2-core CI machines; an appliance sets `idle_spin` high.
 
+mod blocking;
 mod executor;
 mod io;
 mod local;
@@ -32,6 +35,7 @@ mod service;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use blocking::run_blocking;
 pub use executor::{
     add_poller, current_core, yield_if_due, Poll, Scheduler, SchedulerConfig, SchedulerHandle,
     SpawnError,
