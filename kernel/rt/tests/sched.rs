@@ -434,5 +434,20 @@ fn blocking_calls_leave_the_core_free() {
         ]
     );
     assert_eq!(sched::run_blocking(|| 7), 7, "off a fiber it runs in place");
+    // A fiber alone on its core runs the call in place (on the core's
+    // thread): nobody else would use the time.
+    while sched.handle().fibers(0) > 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (tx, rx) = mpsc::channel();
+    sched
+        .handle()
+        .spawn(0, "alone", move || {
+            let thread = sched::run_blocking(|| std::thread::current().name().map(str::to_owned));
+            tx.send(thread).unwrap();
+        })
+        .expect("spawn");
+    let thread = rx.recv().unwrap().unwrap_or_default();
+    assert!(thread.starts_with("test-core"), "ran on {thread}");
     sched.shutdown();
 }

@@ -70,11 +70,14 @@ struct Slot<R> {
     outcome: std::sync::Mutex<Option<std::thread::Result<R>>>,
 }
 
-/// Runs `f`, which may block in the kernel: on a fiber, on the pool's
-/// threads while the fiber parks; elsewhere right here. A panic in `f`
-/// resumes in the caller.
+/// Runs `f`, which may block in the kernel: on a fiber with company on
+/// its core, on the pool's threads while the fiber parks; elsewhere right
+/// here. A panic in `f` resumes in the caller.
 pub fn run_blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    if executor::current_task().is_none() {
+    // Alone on its core, the fiber has nobody to make room for: the hand-off
+    // (two cross-thread wakes) would only add latency to a serial client.
+    let alone = executor::core_fibers().is_none_or(|fibers| fibers <= 1);
+    if executor::current_task().is_none() || alone {
         return f();
     }
     let slot = Arc::new(Slot {

@@ -215,6 +215,11 @@ pub fn yield_if_due() {
     }
 }
 
+/// Fibers alive on the calling thread's core (None off a core).
+pub(crate) fn core_fibers() -> Option<usize> {
+    local().map(|l| l.shared.fibers.load(Ordering::Relaxed))
+}
+
 /// The calling core's epoll instance.
 pub(crate) fn current_epoll() -> Option<&'static Epoll> {
     local().map(|l| &l.shared.epoll)
