@@ -10,22 +10,6 @@ use floe_blk::{BlockDevice, DirectIo, FileDevice};
 
 use super::{FileStore, Space, StoreError};
 
-/// Writes zeros over the whole of a new file and syncs them (`Space::Written`).
-/// Through `BlockDevice::run`, so on a fiber the writes leave the core free.
-fn write_zeros(device: &dyn BlockDevice, capacity_bytes: u64) -> Result<(), floe_blk::Error> {
-    const CHUNK_BYTES: u64 = 1 << 20;
-    let block_bytes = u64::from(device.geometry().block_bytes);
-    let mut zeros = floe_rt::DmaBuffer::new(CHUNK_BYTES.min(capacity_bytes.max(1)) as usize);
-    let mut offset = 0;
-    while offset < capacity_bytes {
-        let bytes = CHUNK_BYTES.min(capacity_bytes - offset);
-        zeros.set_len(bytes as usize);
-        zeros = device.write(offset / block_bytes, zeros)?;
-        offset += bytes;
-    }
-    device.flush()
-}
-
 pub struct DirStore {
     dir: PathBuf,
     direct: DirectIo,
@@ -97,7 +81,7 @@ impl FileStore for DirStore {
         if matches!(space, Space::Reserved | Space::Written) {
             let prepared = device.reserve().and_then(|()| {
                 if space == Space::Written {
-                    write_zeros(&device, capacity_bytes)
+                    super::write_zeros(&device, 0, capacity_bytes)
                 } else {
                     Ok(())
                 }

@@ -37,7 +37,6 @@ const ENTRIES_OFFSET: usize = 32;
 /// Files a volume holds at most.
 pub const MAX_FILES: usize = (SLOT_BYTES - ENTRIES_OFFSET) / ENTRY_BYTES;
 const EXTENT_ALIGN_BYTES: u64 = 1 << 20;
-const ZERO_CHUNK_BYTES: usize = 1 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
@@ -258,21 +257,7 @@ impl FileStore for VolumeStore {
         };
         // Zero the extent before the table names it: a crash in between
         // leaves free space, never a file showing another's bytes.
-        let mut zeroes = DmaBuffer::new(ZERO_CHUNK_BYTES);
-        let mut done = 0;
-        while done < capacity_bytes {
-            let chunk = (capacity_bytes - done).min(ZERO_CHUNK_BYTES as u64);
-            if chunk as usize != zeroes.len_bytes() {
-                zeroes = DmaBuffer::new(chunk as usize);
-            }
-            zeroes = self
-                .device
-                .write((start + done) / self.block_bytes, zeroes)
-                .map_err(|e| io_error("zeroing", name, e))?;
-            done += chunk;
-        }
-        self.device
-            .flush()
+        super::write_zeros(self.device.as_ref(), start, capacity_bytes)
             .map_err(|e| io_error("zeroing", name, e))?;
         table.entries.push(entry.clone());
         if let Err(e) = self.write_table(&mut table, name) {

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
-use super::{executor, Waiter};
+use super::{executor, Oneshot};
 
 /// Threads of the pool: enough for a few fdatasyncs and reads in flight at
 /// once per core of a laptop or CI machine.
@@ -65,11 +65,6 @@ fn worker(pool: &'static Pool) {
     }
 }
 
-/// The outcome slot a job fills and its fiber waits on.
-struct Slot<R> {
-    outcome: std::sync::Mutex<Option<std::thread::Result<R>>>,
-}
-
 /// Runs `f`, which may block in the kernel: on a fiber with company on
 /// its core, on the pool's threads while the fiber parks; elsewhere right
 /// here. A panic in `f` resumes in the caller.
@@ -77,38 +72,20 @@ pub fn run_blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -
     // Alone on its core, the fiber has nobody to make room for: the hand-off
     // (two cross-thread wakes) would only add latency to a serial client.
     let alone = executor::core_fibers().is_none_or(|fibers| fibers <= 1);
-    if executor::current_task().is_none() || alone {
+    if !executor::on_fiber() || alone {
         return f();
     }
-    let slot = Arc::new(Slot {
-        outcome: std::sync::Mutex::new(None),
-    });
-    let filled = Arc::clone(&slot);
-    let waiter = Waiter::current();
-    let job: Job = Box::new(move || {
-        let outcome = catch_unwind(AssertUnwindSafe(f));
-        *filled
-            .outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(outcome);
-        waiter.wake();
-    });
+    let outcome = Arc::new(Oneshot::new());
+    let filled = Arc::clone(&outcome);
+    let job: Job = Box::new(move || filled.put(catch_unwind(AssertUnwindSafe(f))));
     let pool = pool();
     pool.jobs
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push_back(job);
     pool.ready.notify_one();
-    loop {
-        let taken = slot
-            .outcome
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match taken {
-            Some(Ok(value)) => return value,
-            Some(Err(panic)) => resume_unwind(panic),
-            None => super::park(),
-        }
+    match outcome.take() {
+        Ok(value) => value,
+        Err(panic) => resume_unwind(panic),
     }
 }

@@ -80,12 +80,12 @@ impl std::fmt::Debug for Task {
 impl Task {
     pub(crate) fn wake(self: &Arc<Task>) {
         if self.state.swap(NOTIFIED, Ordering::AcqRel) == PARKED {
-            let on_own_core = local().is_some_and(|l| ptr::eq(&*l.shared, &*self.core));
-            if on_own_core {
-                self.state.store(RUNNING, Ordering::Release);
-                with_local(|l| l.woken.borrow_mut().push_back(self.slot));
-            } else {
-                self.core.send(Message::Wake(Arc::clone(self)));
+            match local() {
+                Some(own) if ptr::eq(&*own.shared, &*self.core) => {
+                    self.state.store(RUNNING, Ordering::Release);
+                    own.woken.borrow_mut().push_back(self.slot);
+                }
+                _ => self.core.send(Message::Wake(Arc::clone(self))),
             }
         }
     }
@@ -163,10 +163,6 @@ fn local() -> Option<&'static Local> {
     (!local.is_null()).then(|| unsafe { &*local })
 }
 
-fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
-    local().map(f)
-}
-
 pub(crate) fn current_task() -> Option<Arc<Task>> {
     let task = local()?.current.get();
     if task.is_null() {
@@ -178,6 +174,11 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
         Arc::increment_strong_count(task);
         Some(Arc::from_raw(task))
     }
+}
+
+/// True when the caller is a fiber (no reference taken).
+pub(crate) fn on_fiber() -> bool {
+    running().is_some()
 }
 
 /// The running fiber's task (borrowed), if the caller is a fiber.
@@ -267,7 +268,7 @@ pub(crate) fn yield_fiber() -> bool {
 /// The calling thread's core slot, if it is a core's thread (fiber or
 /// poller). Slots are unique among live cores of the process.
 pub fn current_core() -> Option<usize> {
-    with_local(|l| l.shared.slot)
+    local().map(|l| l.shared.slot)
 }
 
 /// Registers `poller` on the calling core; it runs on every turn of the
@@ -275,7 +276,9 @@ pub fn current_core() -> Option<usize> {
 /// `poller` dropped) if the caller is not on a core.
 #[must_use]
 pub fn add_poller(poller: impl FnMut() -> Poll + 'static) -> bool {
-    with_local(|l| l.pollers.borrow_mut().push(Box::new(poller))).is_some()
+    local()
+        .map(|l| l.pollers.borrow_mut().push(Box::new(poller)))
+        .is_some()
 }
 
 /// How to run the cores.

@@ -2,7 +2,7 @@
 //! core's fibers and pollers. This is how an engine gives each core its own
 //! device queue pair: made by the core on first use, used by it only.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 
 use super::executor::{current_core, with_stopped_slots, CORE_SLOTS};
 
@@ -40,10 +40,7 @@ impl<T> CoreLocal<T> {
         init: impl FnOnce() -> Result<T, E>,
         f: impl FnOnce(&mut T) -> R,
     ) -> Option<Result<R, E>> {
-        let core = current_core()?;
-        let mut slot = self.slots[core]
-            .try_borrow_mut()
-            .expect("CoreLocal: a fiber parked inside `with` and another reached the same value");
+        let mut slot = self.own_slot()?;
         if slot.is_none() {
             match init() {
                 Ok(value) => *slot = Some(value),
@@ -56,11 +53,16 @@ impl<T> CoreLocal<T> {
     /// Runs `f` on the calling core's `T` if it has been made; None off a
     /// core or before. The same rule as `with`: `f` must not park.
     pub fn with_made<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.own_slot()?.as_mut().map(f)
+    }
+
+    /// The calling core's slot, borrowed; None off a core.
+    fn own_slot(&self) -> Option<RefMut<'_, Option<T>>> {
         let core = current_core()?;
-        let mut slot = self.slots[core]
+        let slot = self.slots[core]
             .try_borrow_mut()
             .expect("CoreLocal: a fiber parked inside `with` and another reached the same value");
-        slot.as_mut().map(f)
+        Some(slot)
     }
 
     /// The values made so far, for shutting them down (call with no core

@@ -110,7 +110,39 @@ pub fn sleep(duration: std::time::Duration) {
     }
 }
 
+/// A value handed once from one thread or fiber to another that waits for
+/// it (a blocking call's outcome, a service's end).
+pub(crate) struct Oneshot<T> {
+    value: crate::sync::Mutex<Option<T>>,
+    arrived: crate::sync::Condvar,
+}
+
+impl<T> Oneshot<T> {
+    pub(crate) fn new() -> Oneshot<T> {
+        Oneshot {
+            value: crate::sync::Mutex::new(None),
+            arrived: crate::sync::Condvar::new(),
+        }
+    }
+
+    pub(crate) fn put(&self, value: T) {
+        *self.value.lock() = Some(value);
+        self.arrived.notify_all();
+    }
+
+    /// Waits (parking the fiber or the thread) until the value is put.
+    pub(crate) fn take(&self) -> T {
+        let mut value = self.value.lock();
+        loop {
+            match value.take() {
+                Some(arrived) => return arrived,
+                None => value = self.arrived.wait(value),
+            }
+        }
+    }
+}
+
 /// True when called on a fiber of a core's scheduler.
 pub fn in_fiber() -> bool {
-    executor::current_task().is_some()
+    executor::on_fiber()
 }

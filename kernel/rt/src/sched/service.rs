@@ -7,8 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::SchedulerHandle;
-use crate::sync::{Condvar, Mutex};
+use super::{Oneshot, SchedulerHandle};
 
 /// A running service; [`Service::join`] waits for its body to return.
 pub struct Service {
@@ -18,8 +17,8 @@ pub struct Service {
 
 enum End {
     Thread(JoinHandle<()>),
-    /// None while running; then whether the body panicked.
-    Fiber(Arc<(Mutex<Option<bool>>, Condvar)>),
+    /// Whether the body panicked, once it has returned.
+    Fiber(Arc<Oneshot<bool>>),
 }
 
 /// The service's body panicked (the panic was logged where it happened).
@@ -47,21 +46,16 @@ pub fn spawn_service(
                 .spawn(body)?,
         ),
         Some(cores) => {
-            let done = Arc::new((Mutex::new(None), Condvar::new()));
+            let done = Arc::new(Oneshot::new());
             let signal = Arc::clone(&done);
             let label = name.to_owned();
             cores
                 .spawn_any(name, move || {
-                    let panicked = match catch_unwind(AssertUnwindSafe(body)) {
-                        Ok(()) => false,
-                        Err(_) => {
-                            log::error!("{label} panicked");
-                            true
-                        }
-                    };
-                    let (state, changed) = &*signal;
-                    *state.lock() = Some(panicked);
-                    changed.notify_all();
+                    let panicked = catch_unwind(AssertUnwindSafe(body)).is_err();
+                    if panicked {
+                        log::error!("{label} panicked");
+                    }
+                    signal.put(panicked);
                 })
                 .map_err(std::io::Error::other)?;
             End::Fiber(done)
@@ -79,16 +73,7 @@ impl Service {
     pub fn join(self) -> Result<(), ServicePanicked> {
         let panicked = match self.end {
             End::Thread(thread) => thread.join().is_err(),
-            End::Fiber(done) => {
-                let (state, changed) = &*done;
-                let mut ended = state.lock();
-                loop {
-                    match *ended {
-                        Some(panicked) => break panicked,
-                        None => ended = changed.wait(ended),
-                    }
-                }
-            }
+            End::Fiber(done) => done.take(),
         };
         if panicked {
             Err(ServicePanicked(self.name))
